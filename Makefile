@@ -1,0 +1,68 @@
+# One-command set-up: `make book` builds the course, `make test` checks everything CI checks.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+SHARED := $(abspath $(CURDIR)/../shared)
+
+# Real images and the ImageNet class index from ../shared when it is there (development, CI).
+ifneq ($(wildcard $(SHARED)/datasets),)
+export TL_DATA_DIR ?= $(SHARED)/datasets
+endif
+ifneq ($(wildcard $(SHARED)/keras),)
+export KERAS_HOME ?= $(CURDIR)/.cache/keras
+endif
+export TL_CACHE_DIR ?= $(CURDIR)/.cache/tlhelpers
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv book test unit notebooks book-strict bench student clean
+help:
+	@echo "make book   build the HTML book into _build/html (executes every chapter)"
+	@echo "make test   unit tests, every notebook under nbval, and a book build that fails on any warning"
+	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
+	@echo "make student  a copy of the notebooks without solution cells, in student/"
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(STAMP) seed-keras
+
+.PHONY: seed-keras
+seed-keras:
+	@if [ -n "$${KERAS_HOME:-}" ] && [ -d "$(SHARED)/keras/models" ]; then \
+	  mkdir -p "$$KERAS_HOME/models" && cp -n "$(SHARED)"/keras/models/* "$$KERAS_HOME/models/"; fi
+
+book: venv
+	$(BIN)/jupyter-book build . --keep-going
+	@echo; echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+unit: venv
+	$(BIN)/python -m pytest tests -q
+
+notebooks: venv
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+book-strict: venv
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: unit notebooks book-strict
+	@echo "make test: all checks passed"
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+student: venv
+	$(BIN)/python -m tlhelpers.exercises notebooks student
+
+clean:
+	rm -rf _build .cache student

@@ -1,0 +1,28 @@
+"""tlhelpers: the helper package of the open course on transfer learning for image classification.
+
+Each chapter of the book calls these helpers instead of repeating code:
+
+    >>> import tlhelpers as tlh
+    >>> cfg = tlh.settings("cats_vs_dogs", verbose=True)
+    >>> splits = tlh.load_splits("cats_and_dogs_filtered")
+    >>> base = tlh.load_base("vgg16", image_size=cfg.image_size)
+    >>> features = tlh.extract_features(base, splits["train"])
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the book
+
+from .data import (  # noqa: E402
+    REGISTRY, ImageSet, fetch, load_images, load_splits, scan_folder, stratified_split, to_dataset,
+)
+from .features import extract_features  # noqa: E402
+from .models import (  # noqa: E402
+    Base, WeightsUnavailableError, augmentation, blocks, build_classifier, build_head, freeze,
+    load_base, load_model, save_model, set_trainable, small_convnet, stack, trainable_report,
+    unfreeze_top_blocks,
+)
+from .profile import current_profile, settings  # noqa: E402
+from .train import evaluate, fit, predict  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""`tlh`: apply the course to your own folder of images (one subfolder per class).
+
+    tlh fit DATA_DIR --strategy two-phase --base mobilenet_v2 --epochs 5 --out model.keras
+    tlh evaluate model.keras DATA_DIR --json
+    tlh predict model.keras photo1.jpg photo2.jpg
+
+Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other input error
+        self.exit(EXIT_USAGE, f"tlh: error: {message} (see `tlh {self.prog.split()[-1]} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .models import ARCHS
+    from .strategies import STRATEGIES
+
+    p = _Parser(prog="tlh", description="Transfer learning on your own folder of images.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    f = sub.add_parser("fit", help="train a classifier on DATA_DIR (one subfolder per class)")
+    f.add_argument("data_dir", type=Path)
+    f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
+    f.add_argument("--base", default="mobilenet_v2", help=f"one of: {', '.join(ARCHS)}")
+    f.add_argument("--weights", default="imagenet", help="imagenet, none, or a path to a weights file")
+    f.add_argument("--image-size", type=int, default=160)
+    f.add_argument("--epochs", type=int, default=5, help="epochs (per phase for finetune and two-phase)")
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--val-fraction", type=float, default=0.2)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", type=Path, required=True, help="where to save the model (.keras)")
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
+    e.add_argument("model", type=Path)
+    e.add_argument("data_dir", type=Path)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--batch-size", type=int, default=32)
+
+    r = sub.add_parser("predict", help="class and probability for each image")
+    r.add_argument("model", type=Path)
+    r.add_argument("images", type=Path, nargs="+")
+    r.add_argument("--json", action="store_true")
+    return p
+
+
+def _fit(args) -> int:
+    import keras
+
+    from .data import deduplicate, scan_folder, stratified_split
+    from .models import ARCHS, save_model
+    from .strategies import fit_strategy
+    from .train import evaluate
+
+    if args.base not in ARCHS:
+        raise ValueError(f"unknown base {args.base!r}; supported bases are: {', '.join(ARCHS)}.")
+    if args.out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras, got {args.out.name!r}.")
+    if not 0 < args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}.")
+    keras.utils.set_random_seed(args.seed)
+    images = scan_folder(args.data_dir)
+    images, dups = deduplicate(images)
+    parts = stratified_split(images, {"train": 1 - args.val_fraction, "validation": args.val_fraction}, seed=args.seed)
+    train, val = parts["train"], parts["validation"]
+    if len(val) == 0 or min(val.counts().values()) == 0:
+        raise ValueError(f"{args.data_dir} has too few images to hold out a validation image of every class; add images.")
+    print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(images.class_names)}); "
+          f"train {len(train)}, validation {len(val)}; {dups} duplicates removed; {images.report}")
+    weights = None if args.weights.lower() == "none" else args.weights
+    model, history, base = fit_strategy(
+        args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
+        epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False,
+    )
+    result = evaluate(model, val)
+    save_model(model, args.out, class_names=images.class_names, extra={
+        "strategy": args.strategy, "base": args.base, "weights": base.weights, "image_size": args.image_size,
+        "epochs": args.epochs, "validation_accuracy": result.accuracy, "history": history,
+    })
+    print(f"validation accuracy {result.accuracy:.3f} on {len(val)} images; model saved to {args.out}")
+    return 0
+
+
+def _check_classes(meta, data_dir: Path):
+    found = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if found != sorted(meta["class_names"]):
+        raise ValueError(
+            f"the model was trained on classes {meta['class_names']} but {data_dir} has {found}; "
+            "evaluate on a folder with the same class subfolders."
+        )
+
+
+def _evaluate(args) -> int:
+    from .data import scan_folder
+    from .models import load_model
+    from .train import evaluate
+
+    if not args.data_dir.is_dir():
+        raise FileNotFoundError(f"folder {args.data_dir} does not exist; pass a folder with one subfolder per class.")
+    model, meta = load_model(args.model)
+    _check_classes(meta, args.data_dir)
+    images = scan_folder(args.data_dir, class_names=meta["class_names"], verbose=not args.json)
+    result = evaluate(model, images, batch_size=args.batch_size)
+    out = result.to_dict()
+    out["skipped"] = len(images.report.skipped)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"accuracy {result.accuracy:.3f} on {len(images)} images ({images.report})")
+    print(result.table().to_string(float_format=lambda v: f"{v:.3f}"))
+    print("confusion matrix (rows: true, columns: predicted):")
+    width = max(len(c) for c in result.classes)
+    for name, row in zip(result.classes, result.confusion):
+        print(f"  {name:>{width}}  " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def _predict(args) -> int:
+    import numpy as np
+
+    from .data import _inspect, load_images
+    from .models import load_model
+
+    model, meta = load_model(args.model)
+    size = model.input_shape[1]
+    good, skipped = [], []
+    for p in args.images:
+        problem = "missing" if not p.is_file() else _inspect(p)[0]
+        (skipped if problem else good).append((p, problem))
+    if not good:
+        raise ValueError(f"none of the {len(args.images)} file(s) is a readable image; pass JPEG, PNG, GIF, BMP or WebP files.")
+    probs = model.predict(load_images([p for p, _ in good], image_size=size), verbose=0)
+    classes = meta["class_names"]
+    rows = [{"image": str(p), "class": classes[int(np.argmax(pr))], "probability": float(np.max(pr))}
+            for (p, _), pr in zip(good, probs)]
+    if args.json:
+        print(json.dumps({"predictions": rows, "skipped": {str(p): why for p, why in skipped}}))
+    else:
+        for r in rows:
+            print(f"{r['image']}: {r['class']} ({r['probability']:.3f})")
+        if skipped:
+            print(f"skipped {len(skipped)} unreadable file(s): " + ", ".join(f"{p} ({why})" for p, why in skipped),
+                  file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from .models import WeightsUnavailableError
+
+    try:
+        return {"fit": _fit, "evaluate": _evaluate, "predict": _predict}[args.command](args)
+    except (FileNotFoundError, ValueError, WeightsUnavailableError, RuntimeError) as err:
+        print(f"tlh: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""How big a run is: the `quick` and `full` profiles.
+
+Every chapter asks this module for its sizes instead of branching on the profile
+itself. `TL_PROFILE` chooses (`quick` or `full`); without it, a machine with a GPU
+runs `full` and one without runs `quick`.
+
+Example:
+    >>> cfg = settings("cats_vs_dogs")
+    >>> cfg.image_size, cfg.epochs["features"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from types import MappingProxyType
+
+PROFILES = ("quick", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Sizes for one chapter under one profile (None means "all images")."""
+
+    chapter: str
+    profile: str
+    image_size: int
+    batch_size: int
+    train_per_class: int | None
+    val_per_class: int | None
+    test_per_class: int | None
+    epochs: MappingProxyType
+    weights: str = "imagenet"
+
+    def describe(self) -> str:
+        def n(v):
+            return "all" if v is None else str(v)
+
+        epochs = ", ".join(f"{k} {v}" for k, v in self.epochs.items())
+        return (
+            f"{self.chapter}: {self.image_size} px, batch {self.batch_size}, images per class "
+            f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}; "
+            f"epochs: {epochs}"
+        )
+
+
+def _s(chapter, profile, **kw):
+    kw["epochs"] = MappingProxyType(dict(kw["epochs"]))
+    return RunSettings(chapter=chapter, profile=profile, **kw)
+
+
+# Full sizes follow the source material (Chollet 2021, ch. 8 for cats vs. dogs).
+# Quick sizes keep each notebook under 4 minutes on 2 CPU cores.
+_TABLE = {
+    ("cats_vs_dogs", "full"): _s(
+        "cats_vs_dogs", "full", image_size=180, batch_size=32,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"scratch": 30, "scratch_augmented": 100, "features": 20,
+                "features_augmented": 50, "finetune": 30},
+    ),
+    ("cats_vs_dogs", "quick"): _s(
+        "cats_vs_dogs", "quick", image_size=96, batch_size=32,
+        train_per_class=100, val_per_class=50, test_per_class=100,
+        epochs={"scratch": 2, "scratch_augmented": 2, "features": 2,
+                "features_augmented": 2, "finetune": 2},
+    ),
+}
+
+CHAPTERS = tuple(sorted({c for c, _ in _TABLE}))
+
+
+def has_gpu() -> bool:
+    """True when the active Keras backend sees a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+    except Exception:  # a broken GPU stack means: run as if there were none
+        return False
+    return False
+
+
+def current_profile() -> str:
+    """Return 'quick' or 'full' from TL_PROFILE, defaulting by whether a GPU is present.
+
+    Example:
+        >>> os.environ["TL_PROFILE"] = "quick"; current_profile()
+        'quick'
+    """
+    value = os.environ.get("TL_PROFILE", "").strip().lower()
+    if value:
+        if value not in PROFILES:
+            raise ValueError(
+                f"TL_PROFILE={value!r} is not a profile; set TL_PROFILE to 'quick' or 'full'."
+            )
+        return value
+    return "full" if has_gpu() else "quick"
+
+
+def _reason() -> str:
+    if os.environ.get("TL_PROFILE", "").strip():
+        return "set by TL_PROFILE"
+    return "default: a GPU was found" if has_gpu() else "default: no GPU found"
+
+
+def settings(chapter: str, profile: str | None = None, *, verbose: bool = False) -> RunSettings:
+    """Return the RunSettings of `chapter` under `profile` (default: the current profile).
+
+    Example:
+        >>> cfg = settings("cats_vs_dogs", "quick")
+        >>> cfg.image_size
+        96
+    """
+    profile = profile or current_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}.")
+    if (chapter, profile) not in _TABLE:
+        raise ValueError(f"no settings for chapter {chapter!r}; chapters are: {', '.join(CHAPTERS)}.")
+    cfg = _TABLE[(chapter, profile)]
+    if verbose:
+        print(f"Run profile: {profile} ({_reason()}). {cfg.describe()}")
+    return cfg

@@ -1,0 +1,169 @@
+"""Training and evaluation: compile-and-fit in one call, two-phase fine-tuning, metrics.
+
+Example:
+    >>> history = fit(model, train_ds, val_ds, epochs=5)
+    >>> result = evaluate(model, test_images)
+    >>> result.accuracy, result.table()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from .data import ImageSet, to_dataset
+
+
+def optimizer(name: str, learning_rate: float, *, momentum: float = 0.9) -> keras.optimizers.Optimizer:
+    """An optimizer by name: 'rmsprop', 'adam' or 'sgd' (with momentum)."""
+    name = name.lower()
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}; use 'rmsprop', 'adam' or 'sgd'.")
+
+
+def _xy(data):
+    if isinstance(data, tuple) and len(data) == 2:
+        return {"x": data[0], "y": data[1]}
+    return {"x": data}
+
+
+def fit(
+    model: keras.Model, train, validation=None, *, epochs: int, optimizer_name: str = "rmsprop",
+    learning_rate: float = 1e-3, momentum: float = 0.9, class_weight: dict | None = None,
+    batch_size: int = 32, verbose: int = 2,
+) -> dict:
+    """Compile `model` for integer labels and train it; return the history as a dict of lists.
+
+    `train` and `validation` are tf.data datasets of (images, labels) or (x, y) array tuples.
+    Compiling here, every time, makes changes to `trainable` take effect.
+
+    Example:
+        >>> history = fit(model, train_ds, val_ds, epochs=2)
+        >>> history["val_accuracy"]
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    model.compile(
+        optimizer=optimizer(optimizer_name, learning_rate, momentum=momentum),
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+    )
+    kwargs = _xy(train)
+    if isinstance(train, tuple):  # arrays: Keras batches and shuffles; datasets come batched and shuffled
+        kwargs.update(batch_size=batch_size, shuffle=True)
+    else:
+        kwargs["shuffle"] = False
+    if validation is not None:
+        kwargs["validation_data"] = validation
+    h = model.fit(**kwargs, epochs=epochs, class_weight=class_weight, verbose=verbose)
+    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+def two_phase(
+    model: keras.Model, base, train, validation=None, *, epochs: tuple[int, int], top_blocks: int,
+    phase1: tuple[str, float] = ("rmsprop", 1e-3), phase2: tuple[str, float] = ("sgd", 1e-4),
+    class_weight: dict | None = None, verbose: int = 2,
+) -> dict:
+    """Train the head on the frozen base, then unfreeze the top blocks and train again.
+
+    Returns one history covering both phases, with `phase_boundary` the number of epochs of
+    phase 1 (for plotting the boundary).
+
+    Example:
+        >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
+    """
+    from .models import freeze, unfreeze_top_blocks
+
+    freeze(base)
+    h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
+             class_weight=class_weight, verbose=verbose)
+    unfreeze_top_blocks(base, top_blocks)
+    h2 = fit(model, train, validation, epochs=epochs[1], optimizer_name=phase2[0], learning_rate=phase2[1],
+             class_weight=class_weight, verbose=verbose)
+    merged = {k: h1[k] + h2.get(k, []) for k in h1}
+    merged["phase_boundary"] = epochs[0]
+    return merged
+
+
+def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities for an ImageSet, a dataset, or an array of images or features."""
+    if isinstance(data, ImageSet):
+        image_size = image_size or model.input_shape[1]
+        data = to_dataset(data, image_size=image_size, batch_size=batch_size, cache=False)
+        return model.predict(data, verbose=0)
+    return model.predict(data, batch_size=batch_size, verbose=0)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of one model on one set."""
+
+    classes: list
+    y_true: np.ndarray
+    y_prob: np.ndarray
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.y_prob.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.y_pred == self.y_true).mean())
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """confusion[i, j]: images of true class i predicted as class j."""
+        k = len(self.classes)
+        return np.bincount(self.y_true * k + self.y_pred, minlength=k * k).reshape(k, k)
+
+    def per_class(self) -> dict:
+        cm = self.confusion
+        out = {}
+        for i, name in enumerate(self.classes):
+            tp, predicted, actual = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / actual if actual else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            out[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)}
+        return out
+
+    def misclassified(self) -> np.ndarray:
+        """Indices of the wrongly classified images, most confident mistakes first."""
+        wrong = np.flatnonzero(self.y_pred != self.y_true)
+        return wrong[np.argsort(-self.y_prob[wrong].max(axis=1))]
+
+    def table(self):
+        """Per-class metrics as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.per_class()).T
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy, "n_images": int(len(self.y_true)), "classes": list(self.classes),
+            "per_class": self.per_class(), "confusion_matrix": self.confusion.tolist(),
+        }
+
+
+def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_size: int = 32) -> Evaluation:
+    """Evaluate `model` on an ImageSet (or an (x, y) tuple of features); return an Evaluation.
+
+    Example:
+        >>> result = evaluate(model, splits["test"])
+        >>> print(f"{result.accuracy:.1%}")
+    """
+    if isinstance(data, ImageSet):
+        y_true, classes = data.labels, classes or data.class_names
+        y_prob = predict(model, data, batch_size=batch_size)
+    else:
+        x, y_true = data
+        if classes is None:
+            raise ValueError("pass classes=[...] when evaluating on arrays.")
+        y_prob = predict(model, x, batch_size=batch_size)
+    return Evaluation(list(classes), np.asarray(y_true, dtype=int), np.asarray(y_prob))
