@@ -15,7 +15,6 @@ export KERAS_HOME ?= $(CURDIR)/.cache/keras
 endif
 export TL_CACHE_DIR ?= $(CURDIR)/.cache/tlhelpers
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
@@ -43,17 +42,17 @@ seed-keras:
 	  mkdir -p "$$KERAS_HOME/models" && cp -n "$(SHARED)"/keras/models/* "$$KERAS_HOME/models/"; fi
 
 book: venv
-	$(BIN)/jupyter-book build . --keep-going
+	$(BIN)/jupyter-book build . --all --keep-going
 	@echo; echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 unit: venv
-	$(BIN)/python -m pytest tests -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
 
 notebooks: venv
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
 book-strict: venv
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 test: unit notebooks book-strict
 	@echo "make test: all checks passed"

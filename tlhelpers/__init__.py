@@ -13,6 +13,18 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the book
 
+import logging as _logging  # noqa: E402
+
+
+class _NoRetracingChatter(_logging.Filter):
+    """Drop TensorFlow's 'triggered tf.function retracing' warning, harmless when a chapter builds several models."""
+
+    def filter(self, record):
+        return "retracing" not in record.getMessage()
+
+
+_logging.getLogger("tensorflow").addFilter(_NoRetracingChatter())
+
 from .data import (  # noqa: E402
     REGISTRY, ImageSet, fetch, load_images, load_splits, scan_folder, stratified_split, to_dataset,
 )
@@ -23,6 +35,11 @@ from .models import (  # noqa: E402
     unfreeze_top_blocks,
 )
 from .profile import current_profile, settings  # noqa: E402
-from .train import evaluate, fit, predict  # noqa: E402
+from .strategies import STRATEGIES, fit_strategy  # noqa: E402
+from .train import Evaluation, evaluate, fit, predict, results_table, two_phase  # noqa: E402
+from .viz import (  # noqa: E402
+    plot_augmentations, plot_confusion, plot_examples, plot_history, plot_history_grid, plot_images,
+    plot_misclassified,
+)
 
 __version__ = "0.1.0"

@@ -54,7 +54,7 @@ IMAGENETTE_NAMES = {
     "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
     "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
     "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
-    "n03888605": "parachute",
+    "n03888257": "parachute",
 }
 
 REGISTRY = {
@@ -423,14 +423,14 @@ def stratified_split(images: ImageSet, fractions: dict, *, seed: int = 0) -> dic
 
 
 def load_splits(
-    name: str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.15,
+    name: str, *, seed: int = 0, val_fraction: float | None = None, test_fraction: float = 0.15,
     verbose: bool = True,
 ) -> dict:
     """Return {"train", "validation", "test"} ImageSets of a registry dataset, fetching it if needed.
 
     Where the archive has an official held-out split, it becomes the test set and the
     validation set is carved out of the official training set. Otherwise the whole set is
-    split train/validation/test. Byte-identical duplicates are removed, splits are
+    split train/validation/test (70/15/15 by default). Byte-identical duplicates are removed, splits are
     stratified and seeded, and no file content appears in two splits. The split is saved
     as a manifest under the cache folder.
 
@@ -440,6 +440,8 @@ def load_splits(
     """
     info = _info(name)
     root = fetch(name)
+    if val_fraction is None:
+        val_fraction = 0.2 if info.official_splits else 0.15
     if info.official_splits:
         train_all = scan_folder(root / info.official_splits["train"], verbose=verbose)
         test = scan_folder(root / info.official_splits["test"], class_names=train_all.class_names, verbose=verbose)

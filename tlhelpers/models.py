@@ -176,11 +176,14 @@ def load_base(
     if not allow_fallback:
         raise WeightsUnavailableError(help_ + " The quick profile (TL_PROFILE=quick) continues without them.")
     if verbose:
-        print(
-            f"NOTICE: {help_}\nQuick profile: continuing with a randomly initialised {arch}. Every result "
+        import textwrap
+
+        notice = (
+            f"NOTICE: {help_}\n\nQuick profile: continuing with a randomly initialised {arch}. Every result "
             "in this run is labelled 'random init (offline fallback)' and says nothing about what "
             "pretrained features can do."
         )
+        print("\n".join(textwrap.fill(par, 78) if par else "" for par in notice.split("\n")))
     return Base(_construct(arch, None, image_size, **kwargs), arch, "random init (offline fallback)", image_size)
 
 
@@ -248,9 +251,8 @@ def set_trainable(model, *, from_layer: str | int | None, train_batchnorm: bool 
     if from_layer is None:
         m.trainable = False
     report = trainable_report(m)
-    print(f"{m.name}: {report['trainable_layers']} of {report['layers']} layers trainable "
-          f"(from index {start}); {report['trainable_params']:,} trainable and "
-          f"{report['non_trainable_params']:,} frozen parameters.")
+    print(f"{m.name}: {report['trainable_layers']} of {report['layers']} layers trainable (from index {start});\n"
+          f"  {report['trainable_params']:,} trainable and {report['non_trainable_params']:,} frozen parameters.")
     return report
 
 
@@ -383,9 +385,10 @@ def small_convnet(image_size: int, n_classes: int, *, augment: keras.Sequential 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = augment(inputs) if augment is not None else inputs
     x = keras.layers.Rescaling(1.0 / 255)(x)
-    for filters in (32, 64, 128, 256):
+    for i, filters in enumerate((32, 64, 128, 256)):
         x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
-        if x.shape[1] >= 4:
+        later = 3 - i  # 3x3 'valid' convolutions still to come, each 2 pixels smaller: pool only if they fit
+        if x.shape[1] >= 4 and x.shape[1] // 2 >= 2 * later + 1:
             x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Conv2D(256, 3, activation="relu", padding="same")(x)
     x = keras.layers.Flatten()(x)

@@ -39,8 +39,8 @@ class RunSettings:
         epochs = ", ".join(f"{k} {v}" for k, v in self.epochs.items())
         return (
             f"{self.chapter}: {self.image_size} px, batch {self.batch_size}, images per class "
-            f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}; "
-            f"epochs: {epochs}"
+            f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}\n"
+            f"  epochs: {epochs}"
         )
 
 
@@ -130,5 +130,5 @@ def settings(chapter: str, profile: str | None = None, *, verbose: bool = False)
         raise ValueError(f"no settings for chapter {chapter!r}; chapters are: {', '.join(CHAPTERS)}.")
     cfg = _TABLE[(chapter, profile)]
     if verbose:
-        print(f"Run profile: {profile} ({_reason()}). {cfg.describe()}")
+        print(f"Run profile: {profile} ({_reason()})\n  {cfg.describe()}")
     return cfg

@@ -28,6 +28,25 @@ def optimizer(name: str, learning_rate: float, *, momentum: float = 0.9) -> kera
     raise ValueError(f"unknown optimizer {name!r}; use 'rmsprop', 'adam' or 'sgd'.")
 
 
+class EpochLog(keras.callbacks.Callback):
+    """Print one short line per epoch: the metrics to three decimals and the time it took."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        metrics = "  ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items() if k != "learning_rate")
+        print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  ({time.perf_counter() - self._start:.0f} s)")
+
+
 def _xy(data):
     if isinstance(data, tuple) and len(data) == 2:
         return {"x": data[0], "y": data[1]}
@@ -40,6 +59,8 @@ def fit(
     batch_size: int = 32, verbose: int = 2,
 ) -> dict:
     """Compile `model` for integer labels and train it; return the history as a dict of lists.
+
+    `verbose=2` prints one short line per epoch, 1 shows Keras's progress bar, 0 is silent.
 
     `train` and `validation` are tf.data datasets of (images, labels) or (x, y) array tuples.
     Compiling here, every time, makes changes to `trainable` take effect.
@@ -61,7 +82,9 @@ def fit(
         kwargs["shuffle"] = False
     if validation is not None:
         kwargs["validation_data"] = validation
-    h = model.fit(**kwargs, epochs=epochs, class_weight=class_weight, verbose=verbose)
+    callbacks = [EpochLog(epochs)] if verbose == 2 else []
+    h = model.fit(**kwargs, epochs=epochs, class_weight=class_weight, verbose=1 if verbose == 1 else 0,
+                  callbacks=callbacks)
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
 
 
@@ -167,3 +190,22 @@ def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_siz
             raise ValueError("pass classes=[...] when evaluating on arrays.")
         y_prob = predict(model, x, batch_size=batch_size)
     return Evaluation(list(classes), np.asarray(y_true, dtype=int), np.asarray(y_prob))
+
+
+def results_table(results: dict, *, weights: dict | None = None):
+    """A DataFrame with one row per approach: test accuracy, test images, and the weights used.
+
+    Example:
+        >>> results_table({"from scratch": ev1, "fine-tuning": ev2},
+        ...               weights={"from scratch": "none", "fine-tuning": base.weights})
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {name: {"test accuracy": round(r.accuracy, 3), "test images": len(r.y_true)} for name, r in results.items()}
+    ).T
+    table["test images"] = table["test images"].astype(int)
+    if weights is not None:
+        table["weights"] = [weights.get(name, "") for name in results]
+    table.index.name = "approach"
+    return table

@@ -86,3 +86,39 @@ def plot_misclassified(evaluation, images, *, n: int = 8, image_size: int = 160,
     cls = evaluation.classes
     titles = [f"{cls[evaluation.y_true[i]]} → {cls[evaluation.y_pred[i]]} ({evaluation.y_prob[i].max():.2f})" for i in idx]
     return plot_images(pixels, titles, ncols=ncols, colors=["firebrick"] * len(idx))
+
+
+def plot_examples(images, *, n: int = 8, image_size: int = 160, ncols: int = 4, seed: int = 0):
+    """A few random images of an ImageSet, titled with their class."""
+    from .data import load_images
+
+    idx = np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False)
+    pixels = load_images([images.paths[i] for i in idx], image_size=image_size)
+    return plot_images(pixels, [images.class_names[images.labels[i]] for i in idx], ncols=ncols)
+
+
+def plot_augmentations(augment, image, *, n: int = 8, ncols: int = 4, seed: int = 0):
+    """`n` random augmentations of one image (H×W×3 in [0, 255]); the first panel is the original."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    batch = np.repeat(np.asarray(image, dtype="float32")[None], n - 1, axis=0)
+    out = np.asarray(augment(batch, training=True))
+    return plot_images(np.concatenate([np.asarray(image)[None], out]), ["original"] + [f"augmented {i}" for i in range(1, n)], ncols=ncols)
+
+
+def plot_history_grid(histories: dict, *, metric: str = "accuracy", ncols: int = 3, sharey: bool = True):
+    """One small panel per run: training (dashed) and validation (solid) `metric` by epoch."""
+    n = len(histories)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), sharey=sharey, squeeze=False,
+                             layout="constrained")
+    for ax, (name, h) in zip(axes.flat, histories.items()):
+        plot_history({name: h}, metric=metric, ax=ax)
+        ax.set_title(name)
+        ax.legend().remove()
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    handles, _ = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, ["training", "validation"], loc="outside lower center", ncols=2)
+    return axes

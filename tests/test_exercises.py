@@ -1,0 +1,60 @@
+"""Student versions keep the exercises and lose every solution."""
+
+import json
+
+import pytest
+
+from tlhelpers.exercises import strip_solutions, write_student_versions
+
+
+def _nb(cells):
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _cell(kind, source, tags=()):
+    c = {"cell_type": kind, "source": source, "metadata": {"tags": list(tags)}}
+    if kind == "code":
+        c.update(outputs=[{"output_type": "stream", "name": "stdout", "text": "42"}], execution_count=3)
+    return c
+
+
+def test_solution_cells_are_removed_and_exercises_kept(tmp_path):
+    nb = _nb([
+        _cell("markdown", "```{exercise}\n:label: ex1\nDo it.\n```"),
+        _cell("markdown", "```{solution-start} ex1\n```", tags=["solution"]),
+        _cell("code", "answer = 42", tags=["solution"]),
+        _cell("markdown", "```{solution-end}\n```", tags=["solution"]),
+        _cell("code", "x = 1"),
+    ])
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "ch.ipynb").write_text(json.dumps(nb))
+    [(path, removed)] = write_student_versions(tmp_path / "src", tmp_path / "dst")
+    out = json.loads(path.read_text())
+    assert removed == 3
+    sources = [c["source"] for c in out["cells"]]
+    assert sources == ["```{exercise}\n:label: ex1\nDo it.\n```", "x = 1"]
+    assert out["cells"][1]["outputs"] == [] and out["cells"][1]["execution_count"] is None
+
+
+def test_every_chapter_solution_is_tagged():
+    """In the real chapters, no cell between solution-start and solution-end escapes the tag."""
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[1].joinpath("notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        inside = False
+        for cell in nb["cells"]:
+            src = "".join(cell["source"])
+            if "{solution-start}" in src:
+                inside = True
+            if inside:
+                assert "solution" in cell["metadata"].get("tags", []), f"{path.name}: untagged solution cell: {src[:60]}"
+            if "{solution-end}" in src:
+                inside = False
+        stripped, _ = strip_solutions(nb)
+        assert not any("{solution" in "".join(c["source"]) for c in stripped["cells"]), path.name
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no notebooks"):
+        write_student_versions(tmp_path / "nothing", tmp_path / "out")

@@ -1,0 +1,76 @@
+"""Run profiles: TL_PROFILE chooses quick or full, and every chapter's sizes come from one table."""
+
+import pytest
+
+from tlhelpers import profile
+from tlhelpers.profile import CHAPTERS, PROFILES, current_profile, settings
+
+
+@pytest.mark.parametrize("value", ["quick", "full", " Full ", "QUICK"])
+def test_tl_profile_is_honoured(monkeypatch, value):
+    monkeypatch.setenv("TL_PROFILE", value)
+    assert current_profile() == value.strip().lower()
+    assert settings(CHAPTERS[0]).profile == value.strip().lower()
+
+
+def test_invalid_profile_names_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("TL_PROFILE", "fast")
+    with pytest.raises(ValueError) as err:
+        current_profile()
+    message = str(err.value)
+    assert "'quick'" in message and "'full'" in message and "fast" in message
+    assert "\n" not in message
+
+
+def test_default_without_gpu_is_quick(monkeypatch):
+    assert profile.has_gpu() is False  # this machine is CPU only
+    assert current_profile() == "quick"
+    monkeypatch.setattr(profile, "has_gpu", lambda: True)
+    assert current_profile() == "full"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_quick_sizes_never_exceed_full(chapter):
+    quick, full = settings(chapter, "quick"), settings(chapter, "full")
+
+    def at_most(q, f):  # None means "all images"
+        return f is None or (q is not None and q <= f)
+
+    assert quick.image_size <= full.image_size
+    assert quick.batch_size <= full.batch_size
+    for field in ("train_per_class", "val_per_class", "test_per_class"):
+        assert at_most(getattr(quick, field), getattr(full, field)), field
+    assert set(quick.epochs) == set(full.epochs)
+    for name, n in quick.epochs.items():
+        assert 1 <= n <= 2, name
+        assert n <= full.epochs[name], name
+
+
+def test_settings_are_read_only():
+    cfg = settings(CHAPTERS[0], "quick")
+    with pytest.raises(TypeError):
+        cfg.epochs["features"] = 100
+    assert settings(CHAPTERS[0], "quick").epochs == cfg.epochs
+
+
+def test_unknown_chapter_lists_the_chapters():
+    with pytest.raises(ValueError) as err:
+        settings("no_such_chapter", "quick")
+    message = str(err.value)
+    assert "no_such_chapter" in message
+    for chapter in CHAPTERS:
+        assert chapter in message
+
+
+def test_unknown_profile_argument_lists_profiles():
+    with pytest.raises(ValueError) as err:
+        settings(CHAPTERS[0], "medium")
+    assert all(p in str(err.value) for p in PROFILES)
+
+
+def test_verbose_settings_say_profile_and_reason(monkeypatch, capsys):
+    monkeypatch.setenv("TL_PROFILE", "full")
+    settings(CHAPTERS[0], verbose=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("Run profile: full (set by TL_PROFILE)")
+    assert "180 px" in out and "finetune 30" in out  # the full sizes, not the quick ones

@@ -1,0 +1,129 @@
+"""Training and evaluation: metrics computed by hand, histories as the chapters plot them."""
+
+from __future__ import annotations
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import tlhelpers as tlh
+from tlhelpers.data import scan_folder, to_dataset
+from tlhelpers.models import build_classifier, build_head
+from tlhelpers.train import Evaluation, evaluate, fit, optimizer, predict, two_phase
+from tlhelpers.viz import plot_history
+
+CLASSES = ["a", "b", "c", "d"]  # "d" has no images and is never predicted
+Y_TRUE = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+Y_PRED = np.array([0, 0, 1, 1, 1, 1, 2, 0])
+CONFIDENCE = np.array([0.9, 0.8, 0.5, 0.9, 0.6, 0.7, 0.8, 0.7])
+
+
+@pytest.fixture
+def evaluation():
+    prob = np.full((8, 4), 0.0)
+    for i, (p, c) in enumerate(zip(Y_PRED, CONFIDENCE)):
+        prob[i] = (1 - c) / 3
+        prob[i, p] = c
+    return Evaluation(CLASSES, Y_TRUE, prob)
+
+
+def test_accuracy_and_confusion(evaluation):
+    assert evaluation.accuracy == pytest.approx(5 / 8)
+    np.testing.assert_array_equal(evaluation.y_pred, Y_PRED)
+    np.testing.assert_array_equal(evaluation.confusion, [
+        [2, 2, 0, 0],
+        [0, 2, 0, 0],
+        [1, 0, 1, 0],
+        [0, 0, 0, 0],
+    ])
+
+
+def test_precision_recall_f1_by_hand(evaluation):
+    per = evaluation.per_class()
+    assert list(per) == CLASSES
+    expected = {  # precision = tp / predicted, recall = tp / actual, f1 = harmonic mean
+        "a": (2 / 3, 2 / 4, 4 / 7, 4),
+        "b": (2 / 4, 2 / 2, 2 / 3, 2),
+        "c": (1 / 1, 1 / 2, 2 / 3, 2),
+        "d": (0.0, 0.0, 0.0, 0),
+    }
+    for name, (p, r, f, n) in expected.items():
+        assert per[name]["precision"] == pytest.approx(p), name
+        assert per[name]["recall"] == pytest.approx(r), name
+        assert per[name]["f1"] == pytest.approx(f), name
+        assert per[name]["support"] == n, name
+    table = evaluation.table()
+    assert list(table.index) == CLASSES and table.loc["a", "f1"] == pytest.approx(4 / 7)
+
+
+def test_misclassified_most_confident_first(evaluation):
+    # wrong: 2 (a->b, 0.5), 3 (a->b, 0.9), 7 (c->a, 0.7)
+    np.testing.assert_array_equal(evaluation.misclassified(), [3, 7, 2])
+    right = Evaluation(["x", "y"], np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert right.misclassified().size == 0 and right.accuracy == 1.0
+
+
+def test_to_dict_is_json_ready(evaluation):
+    import json
+
+    d = json.loads(json.dumps(evaluation.to_dict()))
+    assert d["accuracy"] == pytest.approx(5 / 8) and d["n_images"] == 8 and d["classes"] == CLASSES
+    assert d["confusion_matrix"][0] == [2, 2, 0, 0] and d["per_class"]["c"]["precision"] == 1.0
+
+
+def test_optimizer_by_name():
+    assert isinstance(optimizer("Adam", 1e-3), keras.optimizers.Adam)
+    sgd = optimizer("sgd", 1e-4, momentum=0.8)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="'rmsprop', 'adam' or 'sgd'"):
+        optimizer("lion", 1e-3)
+
+
+def features_data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.normal(0, 1, (n, 2, 2, 4)).astype("float32") + y[:, None, None, None] * 2.0
+    return x, y
+
+
+def test_fit_on_arrays_returns_the_history():
+    head = build_head((2, 2, 4), 2, hidden=8)
+    x, y = features_data()
+    history = fit(head, (x, y), (x, y), epochs=2, batch_size=8, verbose=0)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 2 and all(isinstance(e, float) for e in v) for v in history.values())
+    assert set(fit(head, (x, y), epochs=1, verbose=0)) == {"loss", "accuracy"}
+    with pytest.raises(ValueError, match="at least 1"):
+        fit(head, (x, y), epochs=0)
+
+
+def test_evaluate_and_predict_on_arrays_and_images(image_folder):
+    images = scan_folder(image_folder(per_class=3, size=16), verbose=False)
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    probs = predict(model, images)
+    assert probs.shape == (6, 2)
+    np.testing.assert_allclose(probs, predict(model, to_dataset(images, image_size=16)), rtol=1e-5)
+    result = evaluate(model, images)
+    assert result.classes == images.class_names
+    np.testing.assert_array_equal(result.y_true, images.labels)
+    np.testing.assert_allclose(result.y_prob, probs, rtol=1e-5)
+    with pytest.raises(ValueError, match="classes="):
+        evaluate(model, (np.zeros((2, 16, 16, 3)), np.array([0, 1])))
+
+
+def test_two_phase_marks_the_boundary_and_unfreezes(image_folder):
+    images = scan_folder(image_folder(per_class=3, size=32), verbose=False)
+    ds = to_dataset(images, image_size=32, batch_size=6, shuffle=True)
+    base = tlh.load_base("vgg16", weights=None, image_size=32)
+    model = build_classifier(base, 2, pooling="avg", hidden=8)
+    history = two_phase(model, base, ds, ds, epochs=(1, 1), top_blocks=1, verbose=0)
+    assert history["phase_boundary"] == 1
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(history[key]) == 2, key
+    trainable = [layer.name for layer in base.model.layers if layer.trainable_weights]
+    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    ax = plot_history({"run": history})
+    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(1.5)  # the phase boundary, between epochs 1 and 2
+    plt.close(ax.figure)
