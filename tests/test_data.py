@@ -31,7 +31,9 @@ def plant_bad_files(root: Path) -> dict:
     """A zero-byte file, a text file named .jpg and a JPEG cut in half; returns relative path -> reason."""
     (root / "red" / "empty.jpg").write_bytes(b"")
     (root / "blue" / "notes.jpg").write_text("these are my notes, not a photo\n")
-    good = (root / "red" / "red_000.jpg").read_bytes()
+    # a 48-px JPEG cut in half: the header is whole, the image data ends early (only a full decode sees it)
+    write_image_folder(root.parent / "whole", classes=("blue",), per_class=1, size=48, formats=("jpg",))
+    good = (root.parent / "whole" / "blue" / "blue_000.jpg").read_bytes()
     (root / "blue" / "cut.jpg").write_bytes(good[: len(good) // 2])
     return {"red/empty.jpg": "zero-byte", "blue/notes.jpg": "not an image", "blue/cut.jpg": "corrupt"}
 
@@ -202,12 +204,19 @@ def test_split_never_puts_identical_files_in_two_parts(image_folder):
     shutil.copy(reds[5], root / "blue" / f"filed_twice{reds[5].suffix}")
     images = scan_folder(root, verbose=False)
     assert len(set(images.digests)) == len(images) - 9
+    classes_of = {}
+    for d, y in zip(images.digests, images.labels):
+        classes_of.setdefault(d, set()).add(int(y))
+    kept_whole = {p for p, d in zip(images.paths, images.digests) if len(classes_of[d]) == 1}
+    assert len(kept_whole) == len(images) - 2
     for seed in range(6):
         parts = stratified_split(images, FRACTIONS, seed=seed)
         seen = {}
         for name, part in parts.items():
             for d in set(part.digests):
                 assert seen.setdefault(d, name) == name, f"seed {seed}: content in {seen[d]} and {name}"
+        # copies within a class travel together: none of them is dropped
+        assert kept_whole <= {p for part in parts.values() for p in part.paths}, f"seed {seed}"
 
 
 def test_split_rejects_bad_fractions(uneven_images):

@@ -87,10 +87,12 @@ def features_data(n=16, seed=0):
     return x, y
 
 
-def test_fit_on_arrays_returns_the_history():
+def test_fit_on_arrays_returns_the_history(capsys):
     head = build_head((2, 2, 4), 2, hidden=8)
     x, y = features_data()
-    history = fit(head, (x, y), (x, y), epochs=2, batch_size=8, verbose=0)
+    history = fit(head, (x, y), (x, y), epochs=2, batch_size=8)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["epoch", "2/2"]]  # one line per epoch
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(v) == 2 and all(isinstance(e, float) for e in v) for v in history.values())
     assert set(fit(head, (x, y), epochs=1, verbose=0)) == {"loss", "accuracy"}

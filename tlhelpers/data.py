@@ -414,7 +414,8 @@ def stratified_split(images: ImageSet, fractions: dict, *, seed: int = 0) -> dic
             part = names[int(np.searchsorted(bounds, position, side="right"))] if position < bounds[-1] else names[-1]
             chosen[part].extend(g)
             done += len(g)
-    # A content hash shared across classes (the same picture filed twice) goes wholly to the first part.
+    # A picture filed under two classes (conflicting labels) is kept once, in the first part that
+    # received it; its copies under other labels are dropped.
     owner = {}
     for n in names:
         for i in chosen[n]:

@@ -165,16 +165,19 @@ def load_base(
             model = _construct(arch, "imagenet", image_size, **kwargs)
         return Base(model, arch, "imagenet", image_size)
     except Exception as err:
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
-    if allow_fallback is None:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = text.split(" -- ")[-1].strip()  # Keras: "URL fetch failure on URL: None -- [Errno -2] ..."
+    by_profile = allow_fallback is None
+    if by_profile:
         allow_fallback = _profile.current_profile() == "quick"
     help_ = (
         f"ImageNet weights for {arch} could not be loaded ({reason}). To provide them, run once on a "
-        f"machine with internet access (they are cached in {_keras_models_dir()}), copy that folder's "
-        f"{arch} *_notop.h5 file there, or pass weights=PATH."
+        f"machine with internet access (they are cached in {_keras_models_dir()}), copy the {arch} "
+        "*_notop.h5 file from such a machine's Keras cache there, or pass a weights file path."
     )
     if not allow_fallback:
-        raise WeightsUnavailableError(help_ + " The quick profile (TL_PROFILE=quick) continues without them.")
+        hint = " Or run with TL_PROFILE=quick to continue without them." if by_profile else " Or train without them (weights none)."
+        raise WeightsUnavailableError(help_ + hint)
     if verbose:
         import textwrap
 
@@ -226,9 +229,11 @@ def set_trainable(model, *, from_layer: str | int | None, train_batchnorm: bool 
     """Freeze every layer below `from_layer` and make it and the layers above trainable.
 
     `from_layer` is a layer name or index; None freezes everything. BatchNormalization
-    layers stay frozen unless `train_batchnorm` (the base is always called with
-    training=False, so their moving statistics never change either way). Returns the
-    trainable report and prints it.
+    layers stay frozen unless `train_batchnorm`: a frozen BatchNormalization layer runs in
+    inference mode, so its moving statistics never change. With `train_batchnorm=True` they
+    do change during `fit`, because Keras 3 passes the outer `training=True` into nested
+    models even where the base was called with `training=False`. Returns the trainable
+    report and prints it.
 
     Example:
         >>> set_trainable(base, from_layer="block5_conv1")
@@ -331,9 +336,11 @@ def build_classifier(
 ) -> keras.Model:
     """Return raw images -> [augmentation] -> preprocess_input -> base (training=False) -> head.
 
-    The model takes RGB images in [0, 255] and outputs class probabilities. The base is
-    always called in inference mode, so its BatchNormalization statistics never move, and
-    it starts frozen unless `freeze_base=False`.
+    The model takes RGB images in [0, 255] and outputs class probabilities. The base starts
+    frozen unless `freeze_base=False`; its frozen BatchNormalization layers run in inference
+    mode, so their statistics never move (unfreeze with `set_trainable`/`unfreeze_top_blocks`,
+    which keep BatchNormalization frozen by default). With `freeze_base=False` (training from
+    scratch) every layer trains, BatchNormalization statistics included.
 
     Example:
         >>> model = build_classifier(base, 2, augment=augmentation())
