@@ -74,3 +74,23 @@ def test_verbose_settings_say_profile_and_reason(monkeypatch, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert out.startswith("Run profile: full (set by TL_PROFILE)")
     assert "180 px" in out and "finetune 30" in out  # the full sizes, not the quick ones
+
+
+def test_missing_tensorflow_is_a_one_line_fix(tmp_path):
+    """Without TensorFlow, importing tlhelpers says what to install instead of failing deep inside Keras."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import importlib.abc, sys\n"
+        "class _Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", "import tlhelpers"], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert "pip install tensorflow" in proc.stderr.splitlines()[-1]

@@ -13,6 +13,18 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the book
 
+import importlib.util as _ilu  # noqa: E402
+
+try:  # TensorFlow is not a dependency on purpose: Colab and GPU machines bring their own build
+    _has_tf = _ilu.find_spec("tensorflow") is not None
+except (ImportError, ValueError):
+    _has_tf = False
+if not _has_tf:
+    raise ImportError(
+        "tlhelpers needs TensorFlow for its data pipelines: pip install tensorflow "
+        "(or tensorflow-cpu on a machine without a GPU), or create the course environment with `make book`."
+    )
+
 import logging as _logging  # noqa: E402
 
 

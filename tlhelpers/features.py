@@ -42,17 +42,21 @@ def cache_key(base: Base, images: ImageSet) -> str:
 
 
 def _infer_fn(base: Base):
-    import tensorflow as tf
+    """The base's compiled inference function, traced once per base and reused by every call."""
+    infer = getattr(base, "_infer", None)
+    if infer is None:
+        import tensorflow as tf
 
-    from .models import ImagePreprocess
+        from .models import ImagePreprocess
 
-    pre = ImagePreprocess(base.arch)
-    model = base.model
+        pre = ImagePreprocess(base.arch)
+        model = base.model
 
-    @tf.function(reduce_retracing=True)
-    def infer(x):
-        return model(pre(x), training=False)
+        @tf.function(reduce_retracing=True)
+        def infer(x):
+            return model(pre(x), training=False)
 
+        base._infer = infer  # variables are captured by reference: fine-tuned weights are seen
     return infer
 
 
