@@ -128,14 +128,14 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     import numpy as np
 
-    from .data import _inspect, load_images
+    from .data import image_problem, load_images
     from .models import load_model
 
     model, meta = load_model(args.model)
     size = model.input_shape[1]
     good, skipped = [], []
     for p in args.images:
-        problem = "missing" if not p.is_file() else _inspect(p)[0]
+        problem = image_problem(p)
         (skipped if problem else good).append((p, problem))
     if not good:
         raise ValueError(f"none of the {len(args.images)} file(s) is a readable image; pass JPEG, PNG, GIF, BMP or WebP files.")

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ._atomic import atomic_path
+
 # Formats that tf.io.decode_image reads (the same set image_dataset_from_directory accepts, plus WebP).
 SUPPORTED_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
@@ -258,6 +260,12 @@ class ImageSet:
         return self.take(sorted(keep))
 
 
+def image_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be used as an image ('missing', 'zero-byte', 'corrupt', ...), or None if it can."""
+    path = Path(path)
+    return "missing" if not path.is_file() else _inspect(path)[0]
+
+
 def _inspect(path: Path) -> tuple[str | None, str]:
     """Return (problem or None, sha256 of the bytes) for one file, decoding it fully."""
     data = path.read_bytes()
@@ -285,11 +293,8 @@ def _scan_cache_file(root: Path) -> Path:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj))
 
 
 def scan_folder(root: str | Path, *, class_names: list | None = None, verbose: bool = True) -> ImageSet:
@@ -531,7 +536,7 @@ def load_images(paths, *, image_size: int) -> np.ndarray:
 
     out = []
     for p in paths:
-        problem, _ = _inspect(Path(p)) if Path(p).is_file() else ("missing", "")
+        problem = image_problem(p)
         if problem:
             raise ValueError(f"cannot read image {p} ({problem}); pass a JPEG, PNG, GIF, BMP or WebP file.")
         out.append(_decode(tf.constant(str(p)), image_size).numpy())

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .data import ImageSet, cache_home, to_dataset
 from .models import Base
 
@@ -94,15 +93,8 @@ def extract_features(
             bar.update(len(f))
     labels = images.labels.copy()
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             np.savez(tmp, features=out, labels=labels)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     if verbose:
         print(f"features of {len(images)} images: computed, shape {out.shape[1:]}" + (", cached" if cache else ""))
     return out, labels

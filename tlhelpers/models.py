@@ -13,7 +13,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ import keras
 import numpy as np
 
 from . import profile as _profile
+from ._atomic import atomic_path
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -418,17 +418,10 @@ def save_model(model: keras.Model, path: str | Path, *, class_names: list, extra
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"save models with the .keras extension, got {path.name!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as zf:
             zf.writestr(_META, json.dumps({"class_names": list(class_names), **(extra or {})}))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
