@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._atomic import atomic_path
+
 TAG = "solution"
 
 
@@ -36,10 +38,8 @@ def write_student_versions(src: str | Path, dst: str | Path) -> list[tuple[Path,
     for nb_path in notebooks:
         notebook, removed = strip_solutions(json.loads(nb_path.read_text()))
         target = dst / nb_path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".ipynb.tmp")
-        tmp.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            Path(tmp).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
         done.append((target, removed))
     return done
 

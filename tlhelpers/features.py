@@ -73,12 +73,13 @@ def extract_features(
         >>> x, y = extract_features(base, splits["train"]); x.shape
         (2000, 5, 5, 512)
     """
-    path = cache_home() / "features" / f"{base.arch}-{base.image_size}-{cache_key(base, images)}.npz"
-    if cache and path.is_file():
-        with np.load(path) as f:
-            if verbose:
-                print(f"features of {len(images)} images: read from cache ({path.name})")
-            return f["features"], f["labels"]
+    if cache:  # the key stats every file and hashes every weight: only worth it when caching
+        path = cache_home() / "features" / f"{base.arch}-{base.image_size}-{cache_key(base, images)}.npz"
+        if path.is_file():
+            with np.load(path) as f:
+                if verbose:
+                    print(f"features of {len(images)} images: read from cache ({path.name})")
+                return f["features"], f["labels"]
     from tqdm.auto import tqdm
 
     infer = _infer_fn(base)

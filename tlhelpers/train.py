@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import keras
 import numpy as np
@@ -36,13 +37,9 @@ class EpochLog(keras.callbacks.Callback):
         self.epochs = epochs
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         metrics = "  ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items() if k != "learning_rate")
         print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  ({time.perf_counter() - self._start:.0f} s)")
 

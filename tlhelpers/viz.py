@@ -97,11 +97,11 @@ def plot_examples(images, *, n: int = 8, image_size: int = 160, ncols: int = 4, 
     return plot_images(pixels, [images.class_names[images.labels[i]] for i in idx], ncols=ncols)
 
 
-def plot_augmentations(augment, image, *, n: int = 8, ncols: int = 4, seed: int = 0):
-    """`n` random augmentations of one image (H×W×3 in [0, 255]); the first panel is the original."""
-    import keras
+def plot_augmentations(augment, image, *, n: int = 8, ncols: int = 4):
+    """`n` random augmentations of one image (H×W×3 in [0, 255]); the first panel is the original.
 
-    keras.utils.set_random_seed(seed)
+    The augmentations draw on Keras's global random state (seed it once, at the top of a notebook).
+    """
     batch = np.repeat(np.asarray(image, dtype="float32")[None], n - 1, axis=0)
     out = np.asarray(augment(batch, training=True))
     return plot_images(np.concatenate([np.asarray(image)[None], out]), ["original"] + [f"augmented {i}" for i in range(1, n)], ncols=ncols)
