@@ -38,7 +38,7 @@ def tiny_model(tmp_path):
 
 def fit_args(data_dir, out, *extra):
     return ["fit", str(data_dir), "--base", "mobilenet_v2", "--weights", "none", "--image-size", "32",
-            "--epochs", "1", "--batch-size", "8", "--out", str(out), *extra]
+            "--epochs", "2", "--batch-size", "8", "--out", str(out), *extra]
 
 
 # --------------------------------------------------------------------------- input errors, in process
@@ -185,7 +185,7 @@ def test_fit_evaluate_predict_end_to_end(image_folder, tmp_path):
     assert f"skipped 1 unreadable file(s): {notes} (not an image)" in pr.stderr
 
 
-@pytest.mark.parametrize("strategy, epochs", [("scratch", [1]), ("two-phase", [1, 1])])
+@pytest.mark.parametrize("strategy, epochs", [("scratch", [2]), ("two-phase", [1, 1])])  # the same budget
 def test_fit_strategies_in_process(image_folder, tmp_path, capsys, strategy, epochs):
     root = image_folder(per_class=4, size=32)
     out = tmp_path / f"{strategy}.keras"
@@ -201,3 +201,33 @@ def test_fit_strategies_in_process(image_folder, tmp_path, capsys, strategy, epo
         assert meta["history"]["phase_boundary"] == 1
     else:
         assert "phase_boundary" not in meta["history"]
+
+
+def test_fit_with_the_offline_source_model(image_folder, tmp_path, capsys):
+    root = image_folder(per_class=4, size=48)
+    out = tmp_path / "offline.keras"
+    args = ["fit", str(root), "--strategy", "two-phase", "--weights", "offline", "--epochs", "2",
+            "--batch-size", "4", "--out", str(out)]
+    assert main(args) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "0 of 104 layers trainable" in said  # phase 1: the whole base frozen
+    assert "trainable (from index 1)" in said   # phase 2: the whole base, as the recipe for this model says
+    model, meta = load_model(out)
+    assert meta["weights"] == "offline source model" and meta["image_size"] == 96  # its training size by default
+    assert model.input_shape == (None, 96, 96, 3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--weights", "offline", "--base", "vgg16"], "offline source model is a mobilenet_v2"),
+    (["--unfreeze", "some"], "--unfreeze must be a positive number of blocks or 'all'"),
+])
+def test_fit_offline_errors(image_folder, tmp_path, capsys, extra, message):
+    root = image_folder(per_class=3, size=16)
+    args = fit_args(root, tmp_path / "m.keras")
+    for flag, value in zip(extra[::2], extra[1::2]):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == 2
+    assert message in one_error_line(capsys)

@@ -91,16 +91,28 @@ def offline(monkeypatch):
     return calls
 
 
-def test_quick_profile_falls_back_loudly(monkeypatch, offline, capsys):
+def test_quick_profile_falls_back_loudly_to_the_source_model(monkeypatch, offline, capsys):
     monkeypatch.setenv("TL_PROFILE", "quick")
-    base = load_base("mobilenet_v2", image_size=32, alpha=0.35)
+    base = load_base("mobilenet_v2", image_size=32, alpha=0.35)  # alpha of the request does not apply
     assert offline == ["imagenet", None]
-    assert "offline fallback" in base.weights and not base.pretrained
-    assert "offline fallback" in repr(base)
+    assert base.weights == "offline source model (offline fallback)" and base.pretrained and base.offline
+    assert base.arch == "mobilenet_v2" and base.requested == "mobilenet_v2"
     out = " ".join(capsys.readouterr().out.split())  # however the notice is wrapped
     assert out.startswith("NOTICE: ImageNet weights for mobilenet_v2 could not be loaded (")
     assert "no network" in out  # the reason is passed on
-    assert "To provide them" in out and "random init (offline fallback)" in out
+    assert "To provide them" in out and "offline source model" in out and "Imagenette" in out
+    assert "'offline source model (offline fallback)'" in out
+
+
+def test_fallback_replaces_vgg16_and_says_so(monkeypatch, offline, capsys):
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    base = load_base("vgg16", image_size=48)
+    assert offline == ["imagenet", None]
+    assert (base.arch, base.requested, base.image_size) == ("mobilenet_v2", "vgg16", 48)
+    assert base.model.output_shape == (None, 2, 2, 1280)
+    assert repr(base) == "Base(mobilenet_v2 in place of vgg16, 48 px, weights: offline source model (offline fallback))"
+    assert "in place of vgg16" in " ".join(capsys.readouterr().out.split())
+    assert blocks(base)[-1][0] == "top"  # block helpers follow the base actually loaded
 
 
 def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
@@ -111,7 +123,7 @@ def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
     assert "ImageNet weights for mobilenet_v2 could not be loaded" in message and "no network" in message
     assert "To provide them" in message and "internet access" in message
     assert str(models._keras_models_dir()) in message  # where to put the weights file
-    assert "TL_PROFILE=quick" in message
+    assert "TL_PROFILE=quick" in message and "offline source model" in message
     assert offline == ["imagenet"]  # no random base was built behind the user's back
     assert capsys.readouterr().out == ""
 
@@ -126,7 +138,7 @@ def test_allow_fallback_false_raises_even_when_quick(monkeypatch, offline):
 def test_allow_fallback_true_overrides_full(monkeypatch, offline):
     monkeypatch.setenv("TL_PROFILE", "full")
     base = load_base("mobilenet_v2", image_size=32, alpha=0.35, allow_fallback=True, verbose=False)
-    assert base.weights == "random init (offline fallback)"
+    assert base.weights == "offline source model (offline fallback)"
 
 
 # --------------------------------------------------------------------------- blocks and freezing

@@ -129,3 +129,59 @@ def test_two_phase_marks_the_boundary_and_unfreezes(image_folder):
     ax = plot_history({"run": history})
     assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(1.5)  # the phase boundary, between epochs 1 and 2
     plt.close(ax.figure)
+
+
+# --------------------------------------------------------------------------- chapter 4 helpers
+def test_class_weights_balance_the_classes(image_folder):
+    images = scan_folder(image_folder(per_class={"red": 6, "blue": 2}, size=16), verbose=False)
+    weights = tlh.class_weights(images)
+    counts = np.bincount(images.labels)
+    assert weights[images.class_names.index("blue")] == pytest.approx(8 / (2 * 2))
+    assert weights[images.class_names.index("red")] == pytest.approx(8 / (2 * 6))
+    totals = [counts[i] * w for i, w in weights.items()]
+    assert totals[0] == pytest.approx(totals[1])  # each class weighs the same in the loss
+    empty = tlh.ImageSet(images.paths[:2], [0, 0], ["x", "y"], images.digests[:2])
+    with pytest.raises(ValueError, match="y have no images"):
+        tlh.class_weights(empty)
+
+
+def test_join_phases_and_fine_tune_only_touch_the_top_block(image_folder, capsys):
+    images = scan_folder(image_folder(per_class=3, size=32), verbose=False)
+    ds = to_dataset(images, image_size=32, batch_size=6)
+    base = tlh.load_base("vgg16", weights=None, image_size=32)
+    model = build_classifier(base, 2, pooling="avg", hidden=8)
+    first = fit(model, ds, ds, epochs=2, verbose=0)
+    second = tlh.fine_tune(model, base, ds, ds, epochs=1, top_blocks=1, verbose=0)
+    assert capsys.readouterr().out == ""  # verbose=0 is silent, trainable report included
+    assert [layer.name for layer in base.model.layers if layer.trainable_weights][0] == "block5_conv1"
+    joined = tlh.join_phases(first, second)
+    assert joined["phase_boundary"] == 2 and len(joined["val_accuracy"]) == 3
+    assert joined["loss"] == first["loss"] + second["loss"]
+
+
+def test_batchnorm_experiment_compares_modes_and_leaves_no_trace(image_folder, tiny_base):
+    images = scan_folder(image_folder(per_class=4, size=32), verbose=False)
+    ds = to_dataset(images, image_size=32, batch_size=4)
+    model = build_classifier(tiny_base, 2, pooling="avg", hidden=8)
+    fit(model, ds, epochs=1, verbose=0)
+    start = model.get_weights()
+    model.get_layer("predictions").set_weights([w * 0 for w in model.get_layer("predictions").get_weights()])
+    current = model.get_weights()
+    table = tlh.batchnorm_experiment(model, tiny_base, ds, ds, start_weights=start, epochs=2, top_blocks=2)
+    assert list(table.index) == ["BatchNorm frozen (inference mode)", "BatchNorm training mode"]
+    assert list(table.columns) == ["val. accuracy, epoch 1", "val. accuracy, epoch 2", "moving-mean change"]
+    assert table.iloc[0]["moving-mean change"] == 0.0 < table.iloc[1]["moving-mean change"]
+    for a, b in zip(current, model.get_weights()):  # the model gets its weights back
+        np.testing.assert_array_equal(a, b)
+    assert not tiny_base.model.trainable_weights  # and the base is frozen again
+
+
+def test_classify_returns_the_top_classes(image_folder, tmp_path):
+    images = scan_folder(image_folder(per_class=2, size=16), verbose=False)
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    table = tlh.classify(model, images.paths[0], ["a", "b", "c"], top=2)
+    assert len(table) == 2 and list(table.columns) == ["class", "probability"]
+    assert table["probability"].is_monotonic_decreasing and table["probability"].sum() <= 1.0
+    with pytest.raises(ValueError, match="predicts 3 classes but 2 class names"):
+        tlh.classify(model, images.paths[:2], ["a", "b"])

@@ -38,20 +38,33 @@ class _NoRetracingChatter(_logging.Filter):
 _logging.getLogger("tensorflow").addFilter(_NoRetracingChatter())
 
 from .data import (  # noqa: E402
-    REGISTRY, ImageSet, fetch, load_images, load_splits, scan_folder, stratified_split, to_dataset,
+    REGISTRY, ImageSet, example_photos, fetch, load_images, load_splits, scan_folder, stratified_split, to_dataset,
 )
-from .features import extract_features  # noqa: E402
+from .explain import (  # noqa: E402
+    activations, conv_layers, edge_alignment, explorer, filter_pattern, gradcam, last_conv_layer,
+    randomization_check, saliency, smoothgrad, sparsity_by_depth, spearman,
+)
+from .features import extract_features, features_by_depth, linear_probe, transferability  # noqa: E402
+from .formalism import bootstrap, domain_similarity, mmd, proxy_a_distance, recommend_strategy  # noqa: E402
 from .models import (  # noqa: E402
-    Base, WeightsUnavailableError, augmentation, blocks, build_classifier, build_head, freeze,
-    load_base, load_model, save_model, set_trainable, small_convnet, stack, trainable_report,
+    Base, WeightsUnavailableError, augmentation, block_layers, block_outputs, blocks, build_classifier, build_head,
+    freeze, load_base, load_model, offline_classifier, offline_model_card, save_model,
+    set_batchnorm_momentum, set_trainable, small_convnet, source_classifier, stack, trainable_report, truncate,
     unfreeze_top_blocks,
 )
 from .profile import current_profile, settings  # noqa: E402
-from .strategies import STRATEGIES, fit_strategy  # noqa: E402
-from .train import Evaluation, evaluate, fit, predict, results_table, two_phase  # noqa: E402
+from .strategies import (  # noqa: E402
+    STRATEGIES, accuracy_by_size, compare_batchnorm_momentum, compare_strategies, fit_strategy, transfer_effects,
+)
+from .train import (  # noqa: E402
+    Evaluation, batchnorm_experiment, class_weights, classify, evaluate, fine_tune, fit, join_phases, predict,
+    results_table, two_phase,
+)
 from .viz import (  # noqa: E402
-    plot_augmentations, plot_confusion, plot_examples, plot_history, plot_history_grid, plot_images,
-    plot_misclassified,
+    plot_accuracy_by_size, plot_activation_grid, plot_augmentations, plot_confusion, plot_domain_similarity,
+    plot_examples, plot_explanations, plot_filter_patterns, plot_heatmap, plot_history, plot_history_grid,
+    plot_images, plot_misclassified, plot_randomization, plot_scenarios, plot_sparsity, plot_transfer_effects,
+    plot_transferability,
 )
 
 __version__ = "0.1.0"

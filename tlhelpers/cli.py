@@ -1,8 +1,10 @@
 """`tlh`: apply the course to your own folder of images (one subfolder per class).
 
-    tlh fit DATA_DIR --strategy two-phase --base mobilenet_v2 --epochs 5 --out model.keras
+    tlh fit DATA_DIR --strategy two-phase --base mobilenet_v2 --epochs 10 --out model.keras
+    tlh fit DATA_DIR --strategy two-phase --weights offline --image-size 96 --out model.keras
     tlh evaluate model.keras DATA_DIR --json
     tlh predict model.keras photo1.jpg photo2.jpg
+    tlh explain model.keras photo1.jpg --method gradcam --out why.png
 
 Bad input ends with one line on stderr and exit code 2.
 """
@@ -33,9 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("data_dir", type=Path)
     f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
     f.add_argument("--base", default="mobilenet_v2", help=f"one of: {', '.join(ARCHS)}")
-    f.add_argument("--weights", default="imagenet", help="imagenet, none, or a path to a weights file")
-    f.add_argument("--image-size", type=int, default=160)
-    f.add_argument("--epochs", type=int, default=5, help="epochs (per phase for finetune and two-phase)")
+    f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, no download); none; "
+                   "or a path to a weights file")
+    f.add_argument("--image-size", type=int, default=None,
+                   help="square input size in pixels (default: 96 with --weights offline, its training size; else 160)")
+    f.add_argument("--epochs", type=int, default=10,
+                   help="total epochs; finetune and two-phase spend half on the head, half on fine-tuning")
+    f.add_argument("--unfreeze", default=None,
+                   help="blocks of the base to fine-tune in finetune/two-phase: a number or 'all' (default: 1 for "
+                        "finetune, 2 for two-phase; all with --weights offline)")
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--val-fraction", type=float, default=0.2)
     f.add_argument("--seed", type=int, default=0)
@@ -51,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("model", type=Path)
     r.add_argument("images", type=Path, nargs="+")
     r.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("explain", help="a picture of which pixels one prediction rests on")
+    x.add_argument("model", type=Path)
+    x.add_argument("image", type=Path)
+    x.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad"), default="gradcam")
+    x.add_argument("--out", type=Path, required=True, help="where to write the figure (.png)")
+    x.add_argument("--layer", metavar="NAME", help="layer for Grad-CAM (default: the last convolutional layer)")
+    x.add_argument("--class", dest="class_name", metavar="NAME", help="class to explain (default: the predicted class)")
     return p
 
 
@@ -68,6 +84,13 @@ def _fit(args) -> int:
         raise ValueError(f"--out must end in .keras, got {args.out.name!r}.")
     if not 0 < args.val_fraction < 1:
         raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}.")
+    unfreeze = args.unfreeze
+    if unfreeze is not None and unfreeze != "all":
+        if not unfreeze.isdigit() or int(unfreeze) < 1:
+            raise ValueError(f"--unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
+        unfreeze = int(unfreeze)
+    if args.image_size is None:
+        args.image_size = 96 if args.weights.lower() == "offline" else 160
     keras.utils.set_random_seed(args.seed)
     images = scan_folder(args.data_dir)
     images, dups = deduplicate(images)
@@ -80,7 +103,7 @@ def _fit(args) -> int:
     weights = None if args.weights.lower() == "none" else args.weights
     model, history, base = fit_strategy(
         args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
-        epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False,
+        epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False, unfreeze=unfreeze,
     )
     result = evaluate(model, val)
     save_model(model, args.out, class_names=images.class_names, extra={
@@ -154,12 +177,62 @@ def _predict(args) -> int:
     return 0
 
 
+def _explain(args) -> int:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from ._atomic import atomic_path
+    from .data import image_problem, load_images
+    from .explain import gradcam, last_conv_layer, saliency, smoothgrad
+    from .models import load_model
+    from .viz import plot_heatmap
+
+    if args.out.suffix.lower() != ".png":
+        raise ValueError(f"--out must end in .png, got {args.out.name!r}.")
+    if args.layer and args.method != "gradcam":
+        raise ValueError(f"--layer applies to --method gradcam only, not {args.method}; drop --layer.")
+    model, meta = load_model(args.model)
+    classes = meta["class_names"]
+    if args.class_name is not None and args.class_name not in classes:
+        raise ValueError(f"the model does not know class {args.class_name!r}; its classes are: {', '.join(classes)}.")
+    problem = image_problem(args.image)
+    if problem == "missing":
+        raise FileNotFoundError(f"image {args.image} does not exist; pass an existing JPEG, PNG, GIF, BMP or WebP file.")
+    if problem:
+        raise ValueError(f"cannot read image {args.image} ({problem}); pass a JPEG, PNG, GIF, BMP or WebP file.")
+    image = load_images([args.image], image_size=model.input_shape[1])[0]
+    probs = np.ravel(model.predict(image[None], verbose=0)[0])
+    probs = np.array([1 - probs[0], probs[0]]) if probs.size == 1 else probs
+    predicted = int(np.argmax(probs))
+    wanted = None if args.class_name is None else classes.index(args.class_name)
+    if args.method == "gradcam":
+        layer = args.layer or last_conv_layer(model)
+        heatmap, k = gradcam(model, image, layer=layer, class_index=wanted)
+        what = f"Grad-CAM at {layer}"
+    else:
+        k = predicted if wanted is None else wanted
+        heatmap = (saliency if args.method == "saliency" else smoothgrad)(model, image, class_index=k)
+        what = "saliency" if args.method == "saliency" else "SmoothGrad"
+    fig = Figure(figsize=(8, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.imshow(np.clip(image, 0, 255).astype("uint8"))
+    left.set_title(args.image.name, fontsize="small")
+    left.set_axis_off()
+    plot_heatmap(image, heatmap, ax=right)
+    right.set_title(f"{what} for {classes[k]}", fontsize="small")
+    fig.suptitle(f"predicted: {classes[predicted]} (probability {probs[predicted]:.2f})")
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    print(f"{args.image}: {classes[predicted]} ({probs[predicted]:.3f}); {what} for {classes[k]} written to {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .models import WeightsUnavailableError
 
     try:
-        return {"fit": _fit, "evaluate": _evaluate, "predict": _predict}[args.command](args)
+        return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)
     except (FileNotFoundError, ValueError, WeightsUnavailableError, RuntimeError) as err:
         print(f"tlh: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE

@@ -259,6 +259,24 @@ class ImageSet:
             keep.extend(rng.permutation(idx)[:per_class])
         return self.take(sorted(keep))
 
+    def subset(self, n: int, *, seed: int = 0) -> "ImageSet":
+        """A random subset of `n` images in total, spread over the classes as evenly as they allow.
+
+        Example:
+            >>> len(images.subset(200))   # e.g. 34 of each of six classes, less 4
+            200
+        """
+        if not 0 < n <= len(self):
+            raise ValueError(f"cannot take {n} of {len(self)} images; choose n between 1 and {len(self)}.")
+        rng = np.random.default_rng(seed)
+        pools = [list(rng.permutation(np.flatnonzero(self.labels == c))) for c in range(len(self.class_names))]
+        keep = []
+        while len(keep) < n:  # round robin over the classes that still have images
+            for pool in rng.permutation(len(pools)):
+                if pools[pool] and len(keep) < n:
+                    keep.append(pools[pool].pop())
+        return self.take(sorted(keep))
+
 
 def image_problem(path: str | Path) -> str | None:
     """Why `path` cannot be used as an image ('missing', 'zero-byte', 'corrupt', ...), or None if it can."""
@@ -541,3 +559,37 @@ def load_images(paths, *, image_size: int) -> np.ndarray:
             raise ValueError(f"cannot read image {p} ({problem}); pass a JPEG, PNG, GIF, BMP or WebP file.")
         out.append(_decode(tf.constant(str(p)), image_size).numpy())
     return np.stack(out)
+
+
+EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+def example_photos(names=EXAMPLE_PHOTOS, *, image_size: int = 224) -> dict:
+    """Return {name: (size, size, 3) float32 array in [0, 255]}: public-domain photos shipped with scikit-image.
+
+    Each photo is cropped to its central square, then resized like every other image in the course.
+    chelsea is a tabby cat, coffee a cup of coffee, astronaut Eileen Collins, rocket a launch.
+
+    Example:
+        >>> example_photos(["chelsea"], image_size=96)["chelsea"].shape
+        (96, 96, 3)
+    """
+    import tensorflow as tf
+
+    try:
+        import skimage.data
+    except ImportError:
+        raise ImportError("example_photos needs scikit-image: pip install scikit-image") from None
+    out = {}
+    for name in names:
+        if name not in EXAMPLE_PHOTOS:
+            raise ValueError(f"unknown example photo {name!r}; choose from: {', '.join(EXAMPLE_PHOTOS)}.")
+        img = np.asarray(getattr(skimage.data, name)())
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=-1)
+        img = img[..., :3]
+        h, w = img.shape[:2]
+        s = min(h, w)
+        img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        out[name] = tf.image.resize(tf.constant(img, dtype="float32"), [image_size, image_size]).numpy()
+    return out

@@ -61,18 +61,29 @@ def _infer_fn(base: Base):
 
 def extract_features(
     base: Base, images: ImageSet, *, batch_size: int = 32, cache: bool = True, verbose: bool = True,
+    pooling: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (features, labels): the base's output for every image, computed once and cached.
 
     Images are decoded in parallel and streamed through the frozen base batch by batch
     (never all in memory). The result is stored under the cache folder, keyed by the base,
     a fingerprint of its weights, the image size and the file list, so a rerun is instant and
-    any change recomputes.
+    any change recomputes. `pooling="avg"` averages each feature map over its positions
+    (N x channels), as a global-average-pooling head would.
 
     Example:
         >>> x, y = extract_features(base, splits["train"]); x.shape
         (2000, 5, 5, 512)
     """
+    if pooling not in (None, "avg"):
+        raise ValueError(f"pooling must be None or 'avg', got {pooling!r}.")
+    x, y = _extract(base, images, batch_size=batch_size, cache=cache, verbose=verbose)
+    if pooling == "avg" and x.ndim == 4:
+        x = x.mean(axis=(1, 2))
+    return x, y
+
+
+def _extract(base, images, *, batch_size, cache, verbose):
     if cache:  # the key stats every file and hashes every weight: only worth it when caching
         path = cache_home() / "features" / f"{base.arch}-{base.image_size}-{cache_key(base, images)}.npz"
         if path.is_file():
@@ -99,3 +110,85 @@ def extract_features(
     if verbose:
         print(f"features of {len(images)} images: computed, shape {out.shape[1:]}" + (", cached" if cache else ""))
     return out, labels
+
+
+def features_by_depth(base: Base, images: ImageSet, *, layers: list | None = None, batch_size: int = 32,
+                      verbose: bool = True) -> dict:
+    """Return {layer name: (N, channels) array}: average-pooled features at several depths, in one pass.
+
+    `layers` defaults to the end of every block of the base (`block_outputs`). One model with
+    one output per layer runs over the images once, so twenty depths cost about one.
+
+    Example:
+        >>> by_depth = features_by_depth(base, splits["train"])
+        >>> {name: x.shape for name, x in by_depth.items()}
+    """
+    import keras
+
+    from .models import block_outputs
+
+    layers = list(layers or block_outputs(base))
+    known = {layer.name for layer in base.model.layers}
+    missing = [name for name in layers if name not in known]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not in {base.arch}; block ends are: {', '.join(block_outputs(base))}.")
+    pooled = [keras.layers.GlobalAveragePooling2D()(base.model.get_layer(name).output) for name in layers]
+    probe = keras.Model(base.model.input, pooled)
+    from .models import ImagePreprocess
+
+    prep = ImagePreprocess(base.arch)
+    ds = to_dataset(images, image_size=base.image_size, batch_size=batch_size, cache=False)
+    outs = probe.predict(ds.map(lambda x, y: prep(x)), verbose=1 if verbose else 0)
+    parts = outs if isinstance(outs, (list, tuple)) else [outs]
+    return {name: np.asarray(x) for name, x in zip(layers, parts)}
+
+
+def linear_probe(x_train, y_train, x_test, y_test, *, l2: float = 1.0) -> float:
+    """Return the test accuracy of a linear classifier (one-vs-rest logistic regression) on fixed features.
+
+    Features are standardised on the training set. A linear probe measures how much of what a
+    task needs is already laid out linearly in a representation.
+
+    Example:
+        >>> linear_probe(x_train, y_train, x_test, y_test)
+        0.87
+    """
+    from .formalism import _logistic_fit
+
+    x_train, x_test = np.asarray(x_train, "float64"), np.asarray(x_test, "float64")
+    y_train, y_test = np.asarray(y_train, int), np.asarray(y_test, int)
+    if x_train.shape[1:] != x_test.shape[1:] or len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise ValueError("train and test features must have the same width and one label per row.")
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise ValueError("the training labels hold a single class; a probe needs at least two.")
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
+    a, b = (x_train - mu) / sd, (x_test - mu) / sd
+    scores = []
+    for c in classes if len(classes) > 2 else classes[1:]:
+        w = _logistic_fit(a, (y_train == c).astype(float), l2=l2)
+        scores.append(b @ w[:-1] + w[-1])
+    scores = np.stack(scores, axis=1)
+    pred = classes[scores.argmax(1)] if len(classes) > 2 else np.where(scores[:, 0] > 0, classes[1], classes[0])
+    return float((pred == y_test).mean())
+
+
+def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list | None = None,
+                    verbose: bool = True):
+    """Return a DataFrame: linear-probe test accuracy of features from each depth of `base`.
+
+    After Yosinski et al. (2014): early layers hold general features, late ones features
+    specific to the source task, and how well each depth serves a target shows where the
+    transition lies for that target.
+
+    Example:
+        >>> transferability(base, splits["train"], splits["test"]).plot(x="depth", y="probe accuracy")
+    """
+    import pandas as pd
+
+    tr = features_by_depth(base, train, layers=layers, verbose=verbose)
+    te = features_by_depth(base, test, layers=layers, verbose=verbose)
+    rows = [{"depth": i + 1, "layer": name, "channels": tr[name].shape[1],
+             "probe accuracy": linear_probe(tr[name], train.labels, te[name], test.labels)}
+            for i, name in enumerate(tr)]
+    return pd.DataFrame(rows).set_index("depth")

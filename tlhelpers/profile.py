@@ -31,21 +31,27 @@ class RunSettings:
     test_per_class: int | None
     epochs: MappingProxyType
     weights: str = "imagenet"
+    options: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))  # chapter-specific sizes (bootstrap replicates, ...)
 
     def describe(self) -> str:
         def n(v):
             return "all" if v is None else str(v)
 
         epochs = ", ".join(f"{k} {v}" for k, v in self.epochs.items())
-        return (
+        text = (
             f"{self.chapter}: {self.image_size} px, batch {self.batch_size}, images per class "
-            f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}\n"
-            f"  epochs: {epochs}"
+            f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}"
         )
+        if epochs:
+            text += f"\n  epochs: {epochs}"
+        if self.options:
+            text += "\n  " + ", ".join(f"{k} {v}" for k, v in self.options.items())
+        return text
 
 
 def _s(chapter, profile, **kw):
     kw["epochs"] = MappingProxyType(dict(kw["epochs"]))
+    kw["options"] = MappingProxyType(dict(kw.get("options", {})))
     return RunSettings(chapter=chapter, profile=profile, **kw)
 
 
@@ -63,6 +69,61 @@ _TABLE = {
         train_per_class=100, val_per_class=50, test_per_class=100,
         epochs={"scratch": 2, "scratch_augmented": 2, "features": 2,
                 "features_augmented": 2, "finetune": 2},
+    ),
+    # Chapter 4: InceptionV3 on TrashNet, 70/15/15 split of all images in both profiles.
+    ("trashnet", "full"): _s(
+        "trashnet", "full", image_size=299, batch_size=32,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"head": 10, "finetune": 20, "batchnorm_demo": 3},
+    ),
+    ("trashnet", "quick"): _s(
+        "trashnet", "quick", image_size=96, batch_size=32,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"head": 3, "finetune": 3, "batchnorm_demo": 3},
+    ),
+    # The source-model page: a BatchNormalization-momentum experiment on a slice of Imagenette.
+    ("source_model", "full"): _s(
+        "source_model", "full", image_size=96, batch_size=32,
+        train_per_class=300, val_per_class=100, test_per_class=None,
+        epochs={"scratch": 8},
+    ),
+    ("source_model", "quick"): _s(
+        "source_model", "quick", image_size=96, batch_size=32,
+        train_per_class=60, val_per_class=30, test_per_class=None,
+        epochs={"scratch": 3},
+    ),
+    # Chapter 2: domain similarity on pooled features; train_per_class is the sample of each dataset, in total.
+    ("formalism", "full"): _s(
+        "formalism", "full", image_size=160, batch_size=32,
+        train_per_class=500, val_per_class=None, test_per_class=None,
+        epochs={}, options={"bootstrap": 200},
+    ),
+    ("formalism", "quick"): _s(
+        "formalism", "quick", image_size=96, batch_size=32,
+        train_per_class=200, val_per_class=None, test_per_class=None,
+        epochs={}, options={"bootstrap": 30},
+    ),
+    # Chapter 1: learning curves (ants vs. bees, cats vs. dogs) and the layer-wise probe.
+    ("concepts", "full"): _s(
+        "concepts", "full", image_size=160, batch_size=32,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"curves": 15, "sizes": 10}, options={"sizes": (10, 30, 100, None)},
+    ),
+    ("concepts", "quick"): _s(
+        "concepts", "quick", image_size=96, batch_size=32,
+        train_per_class=None, val_per_class=50, test_per_class=100,
+        epochs={"curves": 6, "sizes": 3}, options={"sizes": (10, 30, 100)},
+    ),
+    # Chapter 5: a transfer model to explain, and the sample sizes of the measurements.
+    ("explain", "full"): _s(
+        "explain", "full", image_size=224, batch_size=32,
+        train_per_class=None, val_per_class=100, test_per_class=100,
+        epochs={"finetune": 10}, options={"sparsity_images": 64, "randomization_images": 16},
+    ),
+    ("explain", "quick"): _s(
+        "explain", "quick", image_size=96, batch_size=32,
+        train_per_class=100, val_per_class=25, test_per_class=50,
+        epochs={"finetune": 3}, options={"sparsity_images": 16, "randomization_images": 4},
     ),
 }
 

@@ -85,30 +85,132 @@ def fit(
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
 
 
+def class_weights(images: ImageSet) -> dict:
+    """Return {class index: weight} that balances the classes of `images` ("balanced" weighting).
+
+    Each class gets n_images / (n_classes * n_images_of_that_class), so every class contributes
+    the same total weight to the loss however rare it is; pass the result to `fit(class_weight=...)`.
+
+    Example:
+        >>> class_weights(train)   # a rare class gets a weight above 1
+        {0: 0.74, 1: 1.31, ...}
+    """
+    counts = np.bincount(np.asarray(images.labels, dtype=int), minlength=len(images.class_names))
+    if (counts == 0).any():
+        empty = [c for c, n in zip(images.class_names, counts) if n == 0]
+        raise ValueError(f"class(es) {', '.join(empty)} have no images, so they cannot be weighted; add images.")
+    return {i: float(len(images.labels) / (len(counts) * n)) for i, n in enumerate(counts)}
+
+
 def two_phase(
     model: keras.Model, base, train, validation=None, *, epochs: tuple[int, int], top_blocks: int,
     phase1: tuple[str, float] = ("rmsprop", 1e-3), phase2: tuple[str, float] = ("sgd", 1e-4),
-    class_weight: dict | None = None, verbose: int = 2,
+    class_weight: dict | None = None, train_batchnorm: bool = False, verbose: int = 2,
 ) -> dict:
     """Train the head on the frozen base, then unfreeze the top blocks and train again.
 
     Returns one history covering both phases, with `phase_boundary` the number of epochs of
-    phase 1 (for plotting the boundary).
+    phase 1 (for plotting the boundary). BatchNormalization layers stay frozen, in inference
+    mode, unless `train_batchnorm=True` (shown in chapter 4 to be a mistake).
 
     Example:
         >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
     """
-    from .models import freeze, unfreeze_top_blocks
+    from .models import freeze
 
     freeze(base)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
              class_weight=class_weight, verbose=verbose)
-    unfreeze_top_blocks(base, top_blocks)
-    h2 = fit(model, train, validation, epochs=epochs[1], optimizer_name=phase2[0], learning_rate=phase2[1],
-             class_weight=class_weight, verbose=verbose)
-    merged = {k: h1[k] + h2.get(k, []) for k in h1}
-    merged["phase_boundary"] = epochs[0]
+    h2 = fine_tune(model, base, train, validation, epochs=epochs[1], top_blocks=top_blocks,
+                   optimizer_name=phase2[0], learning_rate=phase2[1], class_weight=class_weight,
+                   train_batchnorm=train_batchnorm, verbose=verbose)
+    return join_phases(h1, h2)
+
+
+def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, top_blocks: int,
+              optimizer_name: str = "sgd", learning_rate: float = 1e-4, class_weight: dict | None = None,
+              train_batchnorm: bool = False, verbose: int = 2) -> dict:
+    """Phase 2 on its own: unfreeze the top `top_blocks` blocks of `base` and train `model` again.
+
+    Example:
+        >>> h2 = fine_tune(model, base, train_ds, val_ds, epochs=5, top_blocks=2)
+    """
+    from .models import unfreeze_top_blocks
+
+    unfreeze_top_blocks(base, top_blocks, train_batchnorm=train_batchnorm, verbose=verbose > 0)
+    return fit(model, train, validation, epochs=epochs, optimizer_name=optimizer_name, learning_rate=learning_rate,
+               class_weight=class_weight, verbose=verbose)
+
+
+def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_weights: list, epochs: int,
+                         top_blocks: int, optimizer_name: str = "sgd", learning_rate: float = 1e-4,
+                         class_weight: dict | None = None, seed: int = 0):
+    """Run phase 2 twice from `start_weights`: BatchNormalization frozen, then in training mode.
+
+    Both runs see the same batches and augmentations (same seed). Returns a DataFrame with one
+    row per mode: validation accuracy after each epoch, and how far the BatchNormalization
+    moving means moved (mean absolute change). The model gets its current weights back, and
+    the base is frozen again, so the experiment leaves no trace.
+
+    Example:
+        >>> after_head = model.get_weights()   # right after phase 1
+        >>> batchnorm_experiment(model, base, train_ds, val_ds, start_weights=after_head, epochs=3, top_blocks=2)
+    """
+    import pandas as pd
+
+    from .models import _model, freeze
+
+    bn = [layer for layer in _model(base)._flatten_layers(include_self=False)
+          if isinstance(layer, keras.layers.BatchNormalization)]
+    current = model.get_weights()
+    rows = {}
+    try:
+        for label, train_bn in (("frozen (inference mode)", False), ("training mode", True)):
+            model.set_weights(start_weights)
+            before = [layer.moving_mean.numpy().copy() for layer in bn]
+            keras.utils.set_random_seed(seed)
+            h = fine_tune(model, base, train, validation, epochs=epochs, top_blocks=top_blocks,
+                          optimizer_name=optimizer_name, learning_rate=learning_rate, class_weight=class_weight,
+                          train_batchnorm=train_bn, verbose=0)
+            drift = float(np.mean([np.abs(layer.moving_mean.numpy() - b).mean() for layer, b in zip(bn, before)]))
+            rows[f"BatchNorm {label}"] = {
+                **{f"val. accuracy, epoch {i + 1}": v for i, v in enumerate(h["val_accuracy"])},
+                "moving-mean change": drift,
+            }
+    finally:
+        model.set_weights(current)
+        freeze(base, verbose=False)
+    table = pd.DataFrame(rows).T
+    table.index.name = "phase 2 with"
+    return table
+
+
+def join_phases(first: dict, second: dict) -> dict:
+    """One history from two phases, with `phase_boundary` set for `plot_history`."""
+    merged = {k: first[k] + second.get(k, []) for k in first if k != "phase_boundary"}
+    merged["phase_boundary"] = len(first["loss"])
     return merged
+
+
+def classify(model: keras.Model, paths, classes: list, *, top: int = 3):
+    """Return a DataFrame of the `top` most probable classes for each image file.
+
+    Example:
+        >>> classify(model, ["my_bottle.jpg"], class_names)
+    """
+    import pandas as pd
+
+    from .data import load_images
+
+    paths = [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "suffix") else list(paths)
+    probs = model.predict(load_images(paths, image_size=model.input_shape[1]), verbose=0)
+    if probs.shape[-1] != len(classes):
+        raise ValueError(f"the model predicts {probs.shape[-1]} classes but {len(classes)} class names were given.")
+    rows = []
+    for path, p in zip(paths, probs):
+        for rank, i in enumerate(np.argsort(-p)[:top], start=1):
+            rows.append({"image": str(path), "rank": rank, "class": classes[i], "probability": float(p[i])})
+    return pd.DataFrame(rows).set_index(["image", "rank"])
 
 
 def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32) -> np.ndarray:

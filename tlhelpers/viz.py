@@ -122,3 +122,258 @@ def plot_history_grid(histories: dict, *, metric: str = "accuracy", ncols: int =
     handles, _ = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, ["training", "validation"], loc="outside lower center", ncols=2)
     return axes
+
+
+# --------------------------------------------------------------------------- chapter 5: what convnets learn
+def _tile(acts: np.ndarray, channels, ncols: int) -> np.ndarray:
+    """One mosaic of feature maps, each scaled to [0, 1] on its own, separated by NaN (drawn blank)."""
+    h, w = acts.shape[:2]
+    nrows = int(np.ceil(len(channels) / ncols))
+    mosaic = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
+    for i, c in enumerate(channels):
+        a = acts[..., c].astype(float)
+        span = a.max() - a.min()
+        r, k = divmod(i, ncols)
+        mosaic[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = (a - a.min()) / span if span > 0 else 0.0
+    return mosaic
+
+
+def plot_activation_grid(acts, *, n: int = 16, channels=None, ncols: int | None = None, ax=None,
+                         cmap: str = "viridis"):
+    """The first `n` channels (or the given `channels`) of a feature map (H, W, C) as one mosaic.
+
+    Each channel is scaled on its own, so a dead channel shows as a flat dark tile.
+
+    Example:
+        >>> ax = plot_activation_grid(activations(base, image, "block_1_expand_relu"), n=16)
+    """
+    acts = np.asarray(acts)
+    if acts.ndim != 3:
+        raise ValueError(f"expected one feature map of shape (H, W, C), got shape {acts.shape}.")
+    channels = list(range(min(n, acts.shape[-1]))) if channels is None else list(channels)
+    ncols = ncols or int(np.ceil(np.sqrt(len(channels))))
+    ax = _axes(ax, figsize=(5, 5))
+    ax.imshow(np.ma.masked_invalid(_tile(acts, channels, ncols)), cmap=cmap, interpolation="nearest")
+    ax.set_axis_off()
+    return ax
+
+
+def plot_sparsity(df, *, ax=None):
+    """Share of dead channels and of zero activations by depth (a `sparsity_by_depth` table).
+
+    Example:
+        >>> ax = plot_sparsity(sparsity_by_depth(base, images))
+    """
+    ax = _axes(ax, figsize=(8, 3.5))
+    x = np.arange(len(df))
+    ax.plot(x, df["sparsity"], "-o", ms=3, label="zero activations (sparsity)")
+    ax.plot(x, df["dead_fraction"], "-s", ms=3, label="dead channels (zero on every image)")
+    step = max(1, len(df) // 12)
+    ax.set_xticks(x[::step], df["layer"].iloc[::step], rotation=45, ha="right", fontsize="small")
+    ax.set_xlabel("convolutional layer (bottom → top)")
+    ax.set_ylabel("fraction")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _stretch(image: np.ndarray) -> np.ndarray:
+    """Spread the 1st to 99th percentile of an image over [0, 255] (for display only)."""
+    lo, hi = np.percentile(image, [1, 99])
+    return np.clip((image - lo) / (hi - lo) * 255, 0, 255) if hi > lo else image
+
+
+def plot_filter_patterns(patterns, titles=None, *, ncols: int = 8, size: float = 1.6, stretch: bool = True):
+    """A grid of filter patterns (from `filter_pattern`); returns the axes array.
+
+    `stretch` spreads each pattern's contrast over the full range for display (Chollet's
+    deprocessing); the patterns themselves are not changed.
+
+    Example:
+        >>> plot_filter_patterns([filter_pattern(base, "block_3_expand", i) for i in range(8)])
+    """
+    patterns = np.asarray(patterns, dtype="float32")
+    shown = np.stack([_stretch(p) for p in patterns]) if stretch else patterns
+    return plot_images(shown, titles, ncols=min(ncols, max(1, len(patterns))), size=size)
+
+
+def plot_heatmap(image, heatmap, *, ax=None, alpha: float = 0.4, cmap: str = "jet"):
+    """An image (H×W×3 in [0, 255]) with a heatmap in [0, 1] laid over it, stretched to fit.
+
+    Example:
+        >>> heatmap, k = gradcam(model, image)
+        >>> ax = plot_heatmap(image, heatmap)
+    """
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    ax = _axes(ax, figsize=(4, 4))
+    ax.imshow(np.clip(image, 0, 255).astype("uint8"), cmap="gray" if image.ndim == 2 else None)
+    ax.imshow(np.asarray(heatmap), cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear",
+              extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_axis_off()
+    return ax
+
+
+def plot_randomization(df, *, ax=None, label: str | None = None):
+    """Rank correlation with the trained model's maps as layers are randomised from the top down.
+
+    Draws the mean over images with its min-max band; several methods go on one axes
+    through repeated calls with `ax` (and `label`).
+
+    Example:
+        >>> ax = plot_randomization(randomization_check(model, images, "gradcam"))
+        >>> plot_randomization(randomization_check(model, images, "saliency"), ax=ax)
+    """
+    ax = _axes(ax, figsize=(7, 3.5))
+    x = np.arange(len(df))
+    label = label or str(df.attrs.get("method", "map"))
+    (line,) = ax.plot(x, df["spearman"], "-o", ms=4, label=label)
+    if {"spearman_min", "spearman_max"} <= set(df.columns):
+        ax.fill_between(x, df["spearman_min"], df["spearman_max"], color=line.get_color(), alpha=0.15)
+    if "threshold" in df.attrs:
+        ax.axhline(df.attrs["threshold"], color="grey", ls=":", lw=1)
+    ax.set_xticks(x, df["randomized_to"], rotation=45, ha="right", fontsize="small")
+    ax.set_xlabel("randomised from the top down to layer")
+    ax.set_ylabel("Spearman rank correlation")
+    low = min([-0.2, float(np.nanmin(df["spearman_min" if "spearman_min" in df else "spearman"])) - 0.05,
+               *(line.get_ydata().min() - 0.05 for line in ax.lines if len(line.get_ydata()) > 2)])
+    ax.set_ylim(max(low, -1.05), 1.05)
+    ax.legend(fontsize="small")
+    return ax
+
+
+# --------------------------------------------------------------------------- chapters 1 and 2
+def plot_scenarios(*, ax=None):
+    """The four scenarios of dataset size x similarity as a 2 x 2 chart, with each one's strategy.
+
+    The advice is `recommend_strategy`'s, so the figure and the function never disagree.
+    """
+    import textwrap
+
+    from .formalism import recommend_strategy
+
+    ax = _axes(ax, figsize=(8, 5.5))
+    cells = {(0, 1): (100, "similar"), (1, 1): (5000, "similar"), (0, 0): (100, "different"), (1, 0): (5000, "different")}
+    colors = {(0, 1): "#d9ead3", (1, 1): "#b6d7a8", (0, 0): "#f4cccc", (1, 0): "#fce5cd"}
+    for (col, row), (n, sim) in cells.items():
+        rec = recommend_strategy(n, sim)
+        ax.add_patch(plt.Rectangle((col, row), 1, 1, facecolor=colors[(col, row)], edgecolor="white", lw=3))
+        ax.text(col + 0.5, row + 0.86, rec.scenario, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(col + 0.5, row + 0.45, textwrap.fill(rec.advice, 34), ha="center", va="center", fontsize=8.5)
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    ax.set_xticks([0.5, 1.5], ["small target dataset", "large target dataset"])
+    ax.set_yticks([0.5, 1.5], ["different\nfrom source", "similar\nto source"])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    return ax
+
+
+def plot_transfer_effects(histories: dict, effects, *, metric: str = "val_accuracy", ax=None):
+    """Validation curves of several runs with each run's start, initial slope and asymptote marked.
+
+    `effects` is the table of `transfer_effects(histories)`.
+    """
+    ax = _axes(ax, figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (name, h), color in zip(histories.items(), colors * 3):
+        v = np.asarray(h[metric], dtype=float)
+        epochs = np.arange(1, len(v) + 1)
+        ax.plot(epochs, v, "-o", color=color, ms=3, label=name)
+        start, slope, asym = effects.loc[name, ["start", "slope", "asymptote"]]
+        half = max(2, (len(v) + 1) // 2)
+        ax.plot([1], [start], "s", color=color, ms=9, mfc="none", mew=2)
+        ax.plot([1, half], [start, start + slope * (half - 1)], ":", color=color, lw=2)
+        ax.hlines(asym, len(v) - 1, len(v), color=color, lw=4, alpha=0.5)
+    ax.plot([], [], "ks", mfc="none", mew=2, label="start")
+    ax.plot([], [], "k:", lw=2, label="initial slope")
+    ax.plot([], [], "k-", lw=4, alpha=0.5, label="asymptote")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("val_", "validation ").replace("_", " "))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small", ncols=2)
+    return ax
+
+
+def plot_accuracy_by_size(tables: dict, *, sharey: bool = True):
+    """One panel per target: test accuracy against training images per class, one line per strategy.
+
+    `tables` maps a target's name to the DataFrame of `accuracy_by_size`.
+    """
+    fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.6), sharey=sharey, squeeze=False,
+                             layout="constrained")
+    for ax, (target, frame) in zip(axes.flat, tables.items()):
+        for strategy, part in frame.groupby("strategy", sort=False):
+            part = part.sort_values("images per class")
+            ax.plot(part["images per class"], part["test accuracy"].astype(float), "-o", label=strategy)
+        ax.set_xscale("log")
+        sizes = sorted(frame["images per class"].unique())
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_title(target)
+        ax.set_xlabel("training images per class")
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("test accuracy")
+    axes.flat[0].legend(fontsize="small")
+    return axes
+
+
+def plot_transferability(table, *, ax=None):
+    """Linear-probe accuracy by depth (the table of `transferability`), layer names on the x axis."""
+    ax = _axes(ax, figsize=(8, 3.8))
+    ax.plot(table.index, table["probe accuracy"], "-o")
+    best = table["probe accuracy"].idxmax()
+    ax.plot([best], [table.loc[best, "probe accuracy"]], "o", ms=12, mfc="none", mew=2, color="firebrick",
+            label="best depth")
+    ax.set_xticks(table.index, table["layer"], rotation=60, ha="right", fontsize="small")
+    ax.set_xlabel("features taken at the end of")
+    ax.set_ylabel("linear-probe test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_domain_similarity(table, *, axes=None):
+    """Two bar charts of `domain_similarity`'s table: MMD² and proxy A-distance, with their intervals."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+    names = list(table.index)
+    y = np.arange(len(names))
+    for ax, col, label in zip(axes, ("MMD²", "PAD"), ("MMD² (RBF kernel)", "proxy A-distance")):
+        est = table[col].astype(float).to_numpy()
+        low = est - table[f"{col} low"].astype(float).to_numpy()
+        high = table[f"{col} high"].astype(float).to_numpy() - est
+        ax.barh(y, est, xerr=[np.maximum(low, 0), np.maximum(high, 0)], color="#6fa8dc", capsize=4)
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[1].set_xlim(0, 2.05)
+    axes[1].set_yticklabels([])
+    return axes
+
+
+# --------------------------------------------------------------------------- chapter 5: grids of maps
+def plot_explanations(images, maps, titles=None, *, ncols: int = 4, size: float = 2.6, alpha: float = 0.45,
+                      cmap: str = "jet"):
+    """A grid of images, each with its heatmap (Grad-CAM, saliency, ...) laid over it; returns the axes.
+
+    Example:
+        >>> plot_explanations(images, [gradcam(model, x)[0] for x in images], titles)
+    """
+    images = np.asarray(images)
+    n = len(images)
+    if len(maps) != n:
+        raise ValueError(f"got {n} images but {len(maps)} maps; pass one map per image.")
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False,
+                             layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            plot_heatmap(images[i], maps[i], ax=ax, alpha=alpha, cmap=cmap)
+            ax.axis("off")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize="small")
+    return axes
