@@ -339,3 +339,13 @@ def test_load_model_without_metadata_numbers_the_classes(tmp_path):
     model.save(tmp_path / "plain.keras")
     _, meta = load_model(tmp_path / "plain.keras")
     assert meta["class_names"] == ["0", "1", "2"]
+
+
+def test_shear_augmentation_survives_save_and_load(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = tlh.augmentation(shear=0.2, rotation=0, zoom=0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+    path = save_model(model, tmp_path / "sheared.keras", class_names=["a", "b"])
+    loaded, _ = load_model(path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)

@@ -54,7 +54,8 @@ from .models import (  # noqa: E402
 )
 from .profile import current_profile, settings  # noqa: E402
 from .strategies import (  # noqa: E402
-    STRATEGIES, accuracy_by_size, compare_batchnorm_momentum, compare_strategies, fit_strategy, transfer_effects,
+    STRATEGIES, accuracy_by_size, compare_batchnorm_momentum, compare_strategies, finetune_recipe, fit_strategy,
+    transfer_effects,
 )
 from .train import (  # noqa: E402
     Evaluation, batchnorm_experiment, class_weights, classify, evaluate, fine_tune, fit, join_phases, predict,

@@ -272,7 +272,8 @@ def _load_offline(image_size: int, requested: str | None = None, **kwargs) -> Ba
         )
     model = _construct(OFFLINE_ARCH, None, image_size, alpha=OFFLINE_ALPHA)
     model.load_weights(str(offline_weights_path()))
-    set_batchnorm_momentum(model, SHORT_RUN_BN_MOMENTUM)  # as in its training; matters only if BN is unfrozen
+    # BatchNormalization keeps Keras's momentum for the architecture (0.999), as ImageNet bases do: a pretrained
+    # base's statistics should move slowly, if at all. Only bases trained from scratch get SHORT_RUN_BN_MOMENTUM.
     label = OFFLINE_LABEL if requested is None else f"{OFFLINE_LABEL} (offline fallback)"
     return Base(model, OFFLINE_ARCH, label, image_size, requested)
 
@@ -464,15 +465,17 @@ def freeze(model, *, verbose: bool = True) -> dict:
     return set_trainable(model, from_layer=None, verbose=verbose)
 
 
-def unfreeze_top_blocks(base: Base, n: int, *, train_batchnorm: bool = False, verbose: bool = True) -> dict:
-    """Make the top `n` blocks of `base` trainable and keep the rest frozen.
+def unfreeze_top_blocks(base: Base, n: int | str, *, train_batchnorm: bool = False, verbose: bool = True) -> dict:
+    """Make the top `n` blocks of `base` trainable (n="all": every block) and keep the rest frozen.
 
     Example:
         >>> unfreeze_top_blocks(load_base("inception_v3", weights=None), 2)["from_index"]
         249
     """
     bl = blocks(base)
-    if not 1 <= n <= len(bl):
+    if n == "all":
+        n = len(bl)
+    if not isinstance(n, int) or not 1 <= n <= len(bl):
         raise ValueError(f"{base.arch} has {len(bl)} blocks ({', '.join(b for b, _ in bl)}); choose n between 1 and {len(bl)}.")
     start = bl[-n][1]
     report = set_trainable(base, from_layer=start, train_batchnorm=train_batchnorm, verbose=verbose)
@@ -539,6 +542,19 @@ def trainable_report(model) -> dict:
 
 
 # --------------------------------------------------------------------------- building models
+@keras.saving.register_keras_serializable(package="tlhelpers")
+class RandomShear(keras.layers.RandomShear):
+    """keras.layers.RandomShear that survives saving: Keras 3.15 writes its factors as a (-f, f) range
+    that its own constructor then rejects, so a saved model with shear augmentation would not load."""
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, **kwargs):
+        super().__init__(x_factor=x_factor, y_factor=y_factor, **kwargs)
+        self._factors = (x_factor, y_factor)
+
+    def get_config(self):
+        return {**super().get_config(), "x_factor": self._factors[0], "y_factor": self._factors[1]}
+
+
 def augmentation(*, flip: bool = True, rotation: float = 0.1, zoom: float = 0.2, shear: float = 0.0,
                  seed: int | None = None) -> keras.Sequential:
     """Random image augmentation as Keras preprocessing layers (active only in training).
@@ -555,7 +571,7 @@ def augmentation(*, flip: bool = True, rotation: float = 0.1, zoom: float = 0.2,
     if zoom:
         layers.append(keras.layers.RandomZoom(zoom, seed=seed))
     if shear:
-        layers.append(keras.layers.RandomShear(x_factor=shear, y_factor=shear, seed=seed))
+        layers.append(RandomShear(x_factor=shear, y_factor=shear, seed=seed))
     return keras.Sequential(layers, name="augmentation")
 
 

@@ -77,30 +77,31 @@ _TABLE = {
         epochs={"head": 10, "finetune": 20, "batchnorm_demo": 3},
     ),
     ("trashnet", "quick"): _s(
-        "trashnet", "quick", image_size=96, batch_size=32,
+        "trashnet", "quick", image_size=128, batch_size=32,
         train_per_class=None, val_per_class=None, test_per_class=None,
-        epochs={"head": 3, "finetune": 3, "batchnorm_demo": 3},
+        epochs={"head": 3, "finetune": 3, "batchnorm_demo": 2},
     ),
     # The source-model page: a BatchNormalization-momentum experiment on a slice of Imagenette.
     ("source_model", "full"): _s(
-        "source_model", "full", image_size=96, batch_size=32,
+        "source_model", "full", image_size=96, batch_size=16,
         train_per_class=300, val_per_class=100, test_per_class=None,
         epochs={"scratch": 8},
     ),
     ("source_model", "quick"): _s(
-        "source_model", "quick", image_size=96, batch_size=32,
-        train_per_class=60, val_per_class=30, test_per_class=None,
+        "source_model", "quick", image_size=96, batch_size=16,
+        train_per_class=120, val_per_class=30, test_per_class=None,
         epochs={"scratch": 3},
     ),
-    # Chapter 2: domain similarity on pooled features; train_per_class is the sample of each dataset, in total.
+    # Chapter 2: domain similarity on pooled features; train_per_class is the sample of each dataset, in total
+    # (at most 195: the training split of ants vs. bees).
     ("formalism", "full"): _s(
         "formalism", "full", image_size=160, batch_size=32,
-        train_per_class=500, val_per_class=None, test_per_class=None,
+        train_per_class=190, val_per_class=None, test_per_class=None,
         epochs={}, options={"bootstrap": 200},
     ),
     ("formalism", "quick"): _s(
         "formalism", "quick", image_size=96, batch_size=32,
-        train_per_class=200, val_per_class=None, test_per_class=None,
+        train_per_class=150, val_per_class=None, test_per_class=None,
         epochs={}, options={"bootstrap": 30},
     ),
     # Chapter 1: learning curves (ants vs. bees, cats vs. dogs) and the layer-wise probe.
@@ -112,7 +113,7 @@ _TABLE = {
     ("concepts", "quick"): _s(
         "concepts", "quick", image_size=96, batch_size=32,
         train_per_class=None, val_per_class=50, test_per_class=100,
-        epochs={"curves": 6, "sizes": 3}, options={"sizes": (10, 30, 100)},
+        epochs={"curves": 5, "sizes": 2}, options={"sizes": (10, 50)},
     ),
     # Chapter 5: a transfer model to explain, and the sample sizes of the measurements.
     ("explain", "full"): _s(
