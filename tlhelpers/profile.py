@@ -113,7 +113,7 @@ _TABLE = {
     ("concepts", "quick"): _s(
         "concepts", "quick", image_size=96, batch_size=32,
         train_per_class=None, val_per_class=50, test_per_class=100,
-        epochs={"curves": 5, "sizes": 2}, options={"sizes": (10, 50)},
+        epochs={"curves": 3, "sizes": 2}, options={"sizes": (10, 50)},
     ),
     # Chapter 5: a transfer model to explain, and the sample sizes of the measurements.
     ("explain", "full"): _s(
