@@ -66,9 +66,10 @@ def fit_strategy(
     base_kwargs = base_kwargs or {}
     if strategy == "scratch":
         weights = None
-    base = load_base(arch, weights=weights, image_size=image_size, allow_fallback=allow_fallback, **base_kwargs)
+    base = load_base(arch, weights=weights, image_size=image_size, allow_fallback=allow_fallback,
+                     verbose=verbose > 0, **base_kwargs)
     if strategy == "features":
-        freeze(base)
+        freeze(base, verbose=verbose > 0)
         xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
         xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
         head = build_head(xtr.shape[1:], n, pooling="avg")
@@ -79,7 +80,7 @@ def fit_strategy(
     aug = augmentation()
     if strategy == "scratch":
         model = build_classifier(base, n, augment=aug, pooling="avg", freeze_base=False)
-        set_trainable(base, from_layer=0, train_batchnorm=True)
+        set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
         return model, fit(model, train_ds, val_ds, epochs=epochs, optimizer_name="adam", verbose=verbose), base
     model = build_classifier(base, n, augment=aug, pooling="avg")
     recipe = finetune_recipe(base, strategy)
@@ -141,9 +142,9 @@ def compare_batchnorm_momentum(
     return runs
 
 
-def _resolve_weights(arch, weights, image_size, base_kwargs):
+def _resolve_weights(arch, weights, image_size, base_kwargs, verbose=True):
     """Load the base once (printing any fallback notice) and return the (arch, weights, kwargs) actually used."""
-    base = load_base(arch, weights=weights, image_size=image_size, **(base_kwargs or {}))
+    base = load_base(arch, weights=weights, image_size=image_size, verbose=verbose, **(base_kwargs or {}))
     if base.offline:  # every strategy, scratch included, then uses the offline model's architecture
         from .models import OFFLINE_ALPHA
 
@@ -154,7 +155,7 @@ def _resolve_weights(arch, weights, image_size, base_kwargs):
 def compare_strategies(
     train: ImageSet, val: ImageSet, test: ImageSet, *, strategies=("scratch", "features", "finetune"),
     arch: str = "mobilenet_v2", weights="imagenet", image_size: int = 96, epochs: int = 6, batch_size: int = 32,
-    seed: int = 0, base_kwargs: dict | None = None,
+    seed: int = 0, base_kwargs: dict | None = None, verbose: bool = True,
 ):
     """Train one classifier per strategy on the same data and budget; return (histories, table).
 
@@ -169,7 +170,7 @@ def compare_strategies(
 
     from .train import evaluate
 
-    arch, weights, kwargs, first = _resolve_weights(arch, weights, image_size, base_kwargs)
+    arch, weights, kwargs, first = _resolve_weights(arch, weights, image_size, base_kwargs, verbose)
     histories, rows = {}, {}
     for strategy in strategies:
         keras.utils.set_random_seed(seed)
@@ -200,7 +201,7 @@ def accuracy_by_size(
     frames = []
     for n in sizes:
         part = train.sample(n, seed=seed)
-        _, table = compare_strategies(part, val, test, seed=seed, **kwargs)
+        _, table = compare_strategies(part, val, test, seed=seed, verbose=not frames, **kwargs)
         table = table.assign(**{"images per class": min(part.counts().values())})
         frames.append(table.reset_index())
     return pd.concat(frames, ignore_index=True)

@@ -118,7 +118,7 @@ def two_phase(
     """
     from .models import freeze
 
-    freeze(base)
+    freeze(base, verbose=verbose > 0)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
              class_weight=class_weight, verbose=verbose)
     h2 = fine_tune(model, base, train, validation, epochs=epochs[1], top_blocks=top_blocks,
@@ -264,7 +264,9 @@ class Evaluation:
         """Per-class metrics as a pandas DataFrame."""
         import pandas as pd
 
-        return pd.DataFrame(self.per_class()).T
+        table = pd.DataFrame(self.per_class()).T
+        table["support"] = table["support"].astype(int)
+        return table
 
     def to_dict(self) -> dict:
         return {
