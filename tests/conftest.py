@@ -66,6 +66,15 @@ def write_image_folder(
     return root
 
 
+def one_error_line(capsys) -> str:
+    """The single line a failing `tlh` command wrote to stderr (asserting it is one line, prefixed)."""
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tlh: error: ")
+    return lines[0]
+
+
 @pytest.fixture
 def image_folder(tmp_path):
     """Factory: image_folder(name="images", classes=..., per_class=..., size=..., seed=...) -> Path."""

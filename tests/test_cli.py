@@ -14,17 +14,9 @@ import pytest
 from tlhelpers.cli import main
 from tlhelpers.models import load_model, save_model
 
-from conftest import image_files
+from conftest import image_files, one_error_line
 
 TLH = Path(sys.executable).parent / "tlh"
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tlh: error: ")
-    return lines[0]
 
 
 @pytest.fixture

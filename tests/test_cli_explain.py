@@ -15,15 +15,9 @@ from PIL import Image
 from tlhelpers.cli import main
 from tlhelpers.models import save_model
 
+from conftest import one_error_line
+
 TLH = Path(sys.executable).parent / "tlh"
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tlh: error: ")
-    return lines[0]
 
 
 @pytest.fixture

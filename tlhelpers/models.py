@@ -225,7 +225,7 @@ def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = Tru
         outputs = net(ImagePreprocess("mobilenet_v2", name="preprocess")(inputs))
         return keras.Model(inputs, outputs, name="imagenet_classifier"), names, "imagenet"
     except Exception as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0].split(" -- ")[-1].strip()
+        reason = _failure_reason(err)
     if allow_fallback is None:
         allow_fallback = _profile.current_profile() == "quick"
     if not allow_fallback:
@@ -242,6 +242,12 @@ def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = Tru
             f"NOTICE: the ImageNet classifier could not be loaded ({reason}). Quick profile: continuing with the "
             "course's offline source model and its 10-way Imagenette head (96 px).", 78))
     return model, names, f"{OFFLINE_LABEL} (offline fallback)"
+
+
+def _failure_reason(err: Exception) -> str:
+    """The useful part of a weights-download error (Keras: "URL fetch failure on URL: ... -- [Errno -2] ...")."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text.split(" -- ")[-1].strip()
 
 
 @contextmanager
@@ -335,8 +341,7 @@ def load_base(
             model = _construct(arch, "imagenet", image_size, **kwargs)
         return Base(model, arch, "imagenet", image_size)
     except Exception as err:
-        text = str(err).splitlines()[0] if str(err) else type(err).__name__
-        reason = text.split(" -- ")[-1].strip()  # Keras: "URL fetch failure on URL: None -- [Errno -2] ..."
+        reason = _failure_reason(err)
     by_profile = allow_fallback is None
     if by_profile:
         allow_fallback = _profile.current_profile() == "quick"

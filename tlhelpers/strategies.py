@@ -170,7 +170,7 @@ def compare_strategies(
 
     from .train import evaluate
 
-    arch, weights, kwargs, first = _resolve_weights(arch, weights, image_size, base_kwargs, verbose)
+    arch, weights, kwargs, _ = _resolve_weights(arch, weights, image_size, base_kwargs, verbose)
     histories, rows = {}, {}
     for strategy in strategies:
         keras.utils.set_random_seed(seed)

@@ -17,6 +17,14 @@ def _axes(ax, figsize=(6, 4)):
     return ax
 
 
+def _grid(n: int, ncols: int, size: float):
+    """An array of enough square-ish axes for `n` panels, `ncols` per row."""
+    nrows = max(1, int(np.ceil(n / ncols)))
+    _, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False,
+                           layout="constrained")
+    return axes
+
+
 def plot_history(histories: dict, *, metric: str = "accuracy", ax=None):
     """Training (dashed) and validation (solid) curves of several runs on one axes.
 
@@ -42,9 +50,7 @@ def plot_images(images, titles=None, *, ncols: int = 4, size: float = 2.2, color
     """A grid of images (array N×H×W×3 in [0, 255]) with optional titles; returns the axes array."""
     images = np.asarray(images)
     n = len(images)
-    nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False,
-                             layout="constrained")
+    axes = _grid(n, ncols, size)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -366,9 +372,7 @@ def plot_explanations(images, maps, titles=None, *, ncols: int = 4, size: float 
     n = len(images)
     if len(maps) != n:
         raise ValueError(f"got {n} images but {len(maps)} maps; pass one map per image.")
-    nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False,
-                             layout="constrained")
+    axes = _grid(n, ncols, size)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
