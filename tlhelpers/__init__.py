@@ -48,7 +48,7 @@ from .features import extract_features, features_by_depth, linear_probe, transfe
 from .formalism import bootstrap, domain_similarity, mmd, proxy_a_distance, recommend_strategy  # noqa: E402
 from .models import (  # noqa: E402
     Base, WeightsUnavailableError, augmentation, block_layers, block_outputs, blocks, build_classifier, build_head,
-    freeze, load_base, load_model, offline_classifier, offline_model_card, save_model,
+    freeze, imagenet_class_names, imagenet_classifier, load_base, load_model, offline_classifier, offline_model_card, save_model,
     set_batchnorm_momentum, set_trainable, small_convnet, source_classifier, stack, trainable_report, truncate,
     unfreeze_top_blocks,
 )
@@ -58,7 +58,7 @@ from .strategies import (  # noqa: E402
     transfer_effects,
 )
 from .train import (  # noqa: E402
-    Evaluation, batchnorm_experiment, class_weights, classify, evaluate, fine_tune, fit, join_phases, predict,
+    Evaluation, accuracy_interval, batchnorm_experiment, class_weights, classify, evaluate, fine_tune, fit, join_phases, predict,
     results_table, two_phase,
 )
 from .viz import (  # noqa: E402

@@ -1,6 +1,6 @@
 """`tlh`: apply the course to your own folder of images (one subfolder per class).
 
-    tlh fit DATA_DIR --strategy two-phase --base mobilenet_v2 --epochs 10 --out model.keras
+    tlh fit DATA_DIR --strategy two-phase --epochs 10 --out model.keras      # EfficientNet-Lite0, ImageNet weights
     tlh fit DATA_DIR --strategy two-phase --weights offline --image-size 96 --out model.keras
     tlh evaluate model.keras DATA_DIR --json
     tlh predict model.keras photo1.jpg photo2.jpg
@@ -34,9 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="train a classifier on DATA_DIR (one subfolder per class)")
     f.add_argument("data_dir", type=Path)
     f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
-    f.add_argument("--base", default="mobilenet_v2", help=f"one of: {', '.join(ARCHS)}")
-    f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, no download); none; "
-                   "or a path to a weights file")
+    f.add_argument("--base", default="efficientnet_lite0",
+                   help=f"one of: {', '.join(ARCHS)} (default efficientnet_lite0: ImageNet weights that install offline)")
+    f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, trained on "
+                   "Imagenette, no download); none; or a path to a weights file")
     f.add_argument("--image-size", type=int, default=None,
                    help="square input size in pixels (default: 96 with --weights offline, its training size; else 160)")
     f.add_argument("--epochs", type=int, default=10,

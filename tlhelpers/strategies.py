@@ -145,6 +145,8 @@ def compare_batchnorm_momentum(
 def _resolve_weights(arch, weights, image_size, base_kwargs, verbose=True):
     """Load the base once (printing any fallback notice) and return the (arch, weights, kwargs) actually used."""
     base = load_base(arch, weights=weights, image_size=image_size, verbose=verbose, **(base_kwargs or {}))
+    if base.stand_in and base.imagenet:  # every strategy, scratch included, then uses the stand-in's architecture
+        return base.arch, "imagenet", {}, base
     if base.offline:  # every strategy, scratch included, then uses the offline model's architecture
         from .models import OFFLINE_ALPHA
 
@@ -170,14 +172,17 @@ def compare_strategies(
 
     from .train import evaluate
 
-    arch, weights, kwargs, _ = _resolve_weights(arch, weights, image_size, base_kwargs, verbose)
+    arch, weights, kwargs, resolved = _resolve_weights(arch, weights, image_size, base_kwargs, verbose)
     histories, rows = {}, {}
     for strategy in strategies:
         keras.utils.set_random_seed(seed)
         model, history, base = fit_strategy(strategy, train, val, arch=arch, weights=weights, image_size=image_size,
                                             epochs=epochs, batch_size=batch_size, base_kwargs=kwargs, verbose=0)
         histories[strategy] = history
-        rows[strategy] = {"test accuracy": evaluate(model, test).accuracy, "weights": base.weights}
+        label = resolved.weights if base.pretrained else base.weights  # a stand-in keeps its label
+        result = evaluate(model, test)
+        rows[strategy] = {"test accuracy": result.accuracy, "95% interval": "{:.3f}–{:.3f}".format(*result.interval()),
+                          "weights": label}
     import pandas as pd
 
     table = pd.DataFrame(rows).T

@@ -238,6 +238,15 @@ class Evaluation:
     def accuracy(self) -> float:
         return float((self.y_pred == self.y_true).mean())
 
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The Wilson score interval of the accuracy at `level`: the test set's own noise."""
+        return accuracy_interval(int((self.y_pred == self.y_true).sum()), len(self.y_true), level=level)
+
+    def summary(self) -> str:
+        """'97.1% (95% CI 96.0-97.9%, 1000 images)': the accuracy with its interval, for prose and tables."""
+        lo, hi = self.interval()
+        return f"{self.accuracy:.1%} (95% CI {lo:.1%}–{hi:.1%}, {len(self.y_true)} images)"
+
     @property
     def confusion(self) -> np.ndarray:
         """confusion[i, j]: images of true class i predicted as class j."""
@@ -275,6 +284,27 @@ class Evaluation:
         }
 
 
+def accuracy_interval(correct: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Return the Wilson score interval for `correct` successes out of `n` (a binomial proportion).
+
+    A test accuracy measured on n images is itself uncertain; two models whose intervals overlap
+    widely have not been told apart by that test set.
+
+    Example:
+        >>> accuracy_interval(950, 1000)
+        (0.935, 0.962)
+    """
+    from statistics import NormalDist
+
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"need 0 <= correct <= n and n >= 1, got correct={correct}, n={n}.")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_size: int = 32) -> Evaluation:
     """Evaluate `model` on an ImageSet (or an (x, y) tuple of features); return an Evaluation.
 
@@ -303,8 +333,10 @@ def results_table(results: dict, *, weights: dict | None = None):
     import pandas as pd
 
     table = pd.DataFrame(
-        {name: {"test accuracy": round(r.accuracy, 3), "test images": len(r.y_true)} for name, r in results.items()}
+        {name: {"test accuracy": round(r.accuracy, 3), "95% interval": "{:.3f}–{:.3f}".format(*r.interval()),
+                "test images": len(r.y_true)} for name, r in results.items()}
     ).T
+    table["test accuracy"] = table["test accuracy"].astype(float)
     table["test images"] = table["test images"].astype(int)
     if weights is not None:
         table["weights"] = [weights.get(name, "") for name in results]
