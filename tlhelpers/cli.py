@@ -34,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="train a classifier on DATA_DIR (one subfolder per class)")
     f.add_argument("data_dir", type=Path)
     f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
-    f.add_argument("--base", default="efficientnet_lite0",
-                   help=f"one of: {', '.join(ARCHS)} (default efficientnet_lite0: ImageNet weights that install offline)")
+    f.add_argument("--base", default=None,
+                   help=f"one of: {', '.join(ARCHS)} (default: efficientnet_lite0, whose ImageNet weights install "
+                        "offline; mobilenet_v2 with --weights offline)")
     f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, trained on "
                    "Imagenette, no download); none; or a path to a weights file")
     f.add_argument("--image-size", type=int, default=None,
@@ -79,6 +80,8 @@ def _fit(args) -> int:
     from .strategies import fit_strategy
     from .train import evaluate
 
+    if args.base is None:
+        args.base = "mobilenet_v2" if args.weights.lower() == "offline" else "efficientnet_lite0"
     if args.base not in ARCHS:
         raise ValueError(f"unknown base {args.base!r}; supported bases are: {', '.join(ARCHS)}.")
     if args.out.suffix != ".keras":

@@ -405,6 +405,8 @@ def load_base(
         with _socket_timeout(30):
             model = _construct(arch, "imagenet", image_size, **kwargs)
         return Base(model, arch, "imagenet", image_size)
+    except ValueError:  # bad options (alpha=..., a size the weights do not exist for): the caller's to fix
+        raise
     except Exception as err:
         reason = _failure_reason(err)
     help_ = (
