@@ -266,3 +266,21 @@ def test_stand_in_label_and_notice(monkeypatch, capsys):
     monkeypatch.setenv("TL_PROFILE", "full")
     with pytest.raises(WeightsUnavailableError, match="TL_PROFILE=quick"):
         load_base("inception_v3", image_size=96)
+
+
+CATS_DOGS = IMAGENETTE.parents[1] / "cats_and_dogs_filtered"
+
+
+@pytest.mark.skipif(not CATS_DOGS.is_dir(), reason="needs cats_and_dogs_filtered under TL_DATA_DIR (../shared/datasets)")
+def test_imagenet_features_transfer_to_real_cats_and_dogs(monkeypatch):
+    """A linear probe on pooled Lite0 features: ImageNet weights against the same network with random weights."""
+    monkeypatch.setenv("TL_DATA_DIR", str(CATS_DOGS.parent))
+    splits = tlh.load_splits("cats_and_dogs_filtered", verbose=False)
+    train, test = splits["train"].sample(100, seed=0), splits["test"].sample(100, seed=0)  # test: official validation
+    accuracy = {}
+    for weights in ("imagenet", None):
+        base = load_base("efficientnet_lite0", weights=weights, image_size=96)
+        xtr, ytr = tlh.extract_features(base, train, pooling="avg", verbose=False)
+        xte, yte = tlh.extract_features(base, test, pooling="avg", verbose=False)
+        accuracy[weights] = tlh.linear_probe(xtr, ytr, xte, yte)
+    assert accuracy["imagenet"] >= 0.85 and accuracy["imagenet"] >= accuracy[None] + 0.2, accuracy

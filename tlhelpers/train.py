@@ -279,7 +279,8 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         return {
-            "accuracy": self.accuracy, "n_images": int(len(self.y_true)), "classes": list(self.classes),
+            "accuracy": self.accuracy, "accuracy_95_interval": list(self.interval()), "n_images": int(len(self.y_true)),
+            "classes": list(self.classes),
             "per_class": self.per_class(), "confusion_matrix": self.confusion.tolist(),
         }
 
