@@ -31,15 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = ROOT / "tlhelpers" / "weights"
-STEM = "mobilenet_v2_a050_imagenette"
-
-# Imagenette's WordNet ids, in folder (sorted) order, with readable names.
-IMAGENETTE_NAMES = {
-    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
-    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
-    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
-    "n03888257": "parachute",
-}
+sys.path.insert(0, str(ROOT))  # run from a checkout: class names and the file stem live in tlhelpers, once
+from tlhelpers.data import IMAGENETTE_NAMES  # noqa: E402
+from tlhelpers.offline import OFFLINE_STEM as STEM  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -110,7 +104,7 @@ def pipeline(images, *, image_size, batch_size, n_classes, train, seed):
 def build(args, n_classes):
     import keras
 
-    from tlhelpers.models import ImagePreprocess, load_base, set_batchnorm_momentum
+    from tlhelpers.bases import ImagePreprocess, load_base, set_batchnorm_momentum
 
     base = load_base("mobilenet_v2", weights=None, image_size=args.image_size, alpha=args.alpha, verbose=False)
     set_batchnorm_momentum(base, args.bn_momentum)

@@ -12,7 +12,7 @@ import keras
 import pytest
 
 from tlhelpers.cli import main
-from tlhelpers.models import load_model, save_model
+from tlhelpers.saving import load_model, save_model
 
 from conftest import image_files, one_error_line
 

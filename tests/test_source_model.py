@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-import tlhelpers.models as models
-from tlhelpers.models import WeightsUnavailableError, load_base
+import tlhelpers.offline as offline
+from tlhelpers.bases import load_base
+from tlhelpers.offline import WeightsUnavailableError
 
-WEIGHTS = Path(models.__file__).parent / "weights"
+WEIGHTS = Path(offline.__file__).parent / "weights"
 
 
 def test_shipped_weights_match_the_model_card():
@@ -75,7 +76,7 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
     data = bytearray(bad.read_bytes())
     data[-100] ^= 0xFF
     bad.write_bytes(bytes(data))
-    monkeypatch.setattr(models, "_WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(offline, "_WEIGHTS_DIR", tmp_path)
     with pytest.raises(ValueError, match="does not match its model card.*reinstall tlhelpers"):
         load_base("mobilenet_v2", weights="offline", image_size=96)
     bad.unlink()

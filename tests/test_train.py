@@ -9,7 +9,7 @@ import pytest
 
 import tlhelpers as tlh
 from tlhelpers.data import scan_folder, to_dataset
-from tlhelpers.models import build_classifier, build_head
+from tlhelpers.builders import build_classifier, build_head
 from tlhelpers.train import Evaluation, evaluate, fit, optimizer, predict, two_phase
 from tlhelpers.viz import plot_history
 

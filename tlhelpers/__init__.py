@@ -46,12 +46,16 @@ from .explain import (  # noqa: E402
 )
 from .features import extract_features, features_by_depth, linear_probe, transferability  # noqa: E402
 from .formalism import bootstrap, domain_similarity, mmd, proxy_a_distance, recommend_strategy  # noqa: E402
-from .models import (  # noqa: E402
-    Base, WeightsUnavailableError, augmentation, block_layers, block_outputs, blocks, build_classifier, build_head,
-    freeze, imagenet_class_names, imagenet_classifier, load_base, load_model, offline_classifier, offline_model_card, save_model,
-    set_batchnorm_momentum, set_trainable, small_convnet, source_classifier, stack, trainable_report, truncate,
-    unfreeze_top_blocks,
+from .bases import (  # noqa: E402
+    Base, block_layers, block_outputs, blocks, freeze, load_base, preprocess_fn, set_batchnorm_momentum, set_trainable,
+    trainable_report, truncate, unfreeze_top_blocks,
 )
+from .builders import augmentation, build_classifier, build_head, small_convnet, stack  # noqa: E402
+from .offline import (  # noqa: E402
+    WeightsUnavailableError, imagenet_class_names, imagenet_classifier, imagenet_wnids, offline_classifier,
+    offline_model_card, source_classifier,
+)
+from .saving import load_model, save_model  # noqa: E402
 from .profile import current_profile, settings  # noqa: E402
 from .strategies import (  # noqa: E402
     STRATEGIES, accuracy_by_size, compare_batchnorm_momentum, compare_strategies, finetune_recipe, fit_strategy,

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .models import ARCHS
+    from .bases import ARCHS
     from .strategies import STRATEGIES
 
     p = _Parser(prog="tlh", description="Transfer learning on your own folder of images.")
@@ -76,7 +76,8 @@ def _fit(args) -> int:
     import keras
 
     from .data import deduplicate, scan_folder, stratified_split
-    from .models import ARCHS, save_model
+    from .bases import ARCHS
+    from .saving import save_model
     from .strategies import fit_strategy
     from .train import evaluate
 
@@ -129,7 +130,7 @@ def _check_classes(meta, data_dir: Path):
 
 def _evaluate(args) -> int:
     from .data import scan_folder
-    from .models import load_model
+    from .saving import load_model
     from .train import evaluate
 
     if not args.data_dir.is_dir():
@@ -156,7 +157,7 @@ def _predict(args) -> int:
     import numpy as np
 
     from .data import image_problem, load_images
-    from .models import load_model
+    from .saving import load_model
 
     model, meta = load_model(args.model)
     size = model.input_shape[1]
@@ -188,7 +189,7 @@ def _explain(args) -> int:
     from ._atomic import atomic_path
     from .data import image_problem, load_images
     from .explain import gradcam, last_conv_layer, saliency, smoothgrad
-    from .models import load_model
+    from .saving import load_model
     from .viz import plot_heatmap
 
     if args.out.suffix.lower() != ".png":
@@ -233,7 +234,7 @@ def _explain(args) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from .models import WeightsUnavailableError
+    from .offline import WeightsUnavailableError
 
     try:
         return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .models import Base
+from .bases import Base, preprocess_fn
 
 __all__ = [
     "activations", "conv_layers", "edge_alignment", "explorer", "filter_pattern", "gradcam", "last_conv_layer",
@@ -85,17 +85,10 @@ def _normalise(m: np.ndarray) -> np.ndarray:
 def _model(model_or_base) -> tuple[keras.Model, Callable | None]:
     """(keras model, preprocessing for tensors or None): a `Base` brings its preprocess_input."""
     if isinstance(model_or_base, Base):
-        fn = getattr(keras.applications, _arch_module(model_or_base.arch)).preprocess_input
-        return model_or_base.model, fn
+        return model_or_base.model, preprocess_fn(model_or_base.arch)
     if not isinstance(model_or_base, keras.Model):
         raise TypeError(f"expected a keras.Model or a tlhelpers Base, got {type(model_or_base).__name__}.")
     return model_or_base, None
-
-
-def _arch_module(arch: str) -> str:
-    from .models import _arch
-
-    return _arch(arch).module
 
 
 def _is_container(layer) -> bool:

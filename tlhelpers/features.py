@@ -16,7 +16,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .data import ImageSet, cache_home, to_dataset
-from .models import Base
+from .bases import Base
 
 
 def weights_fingerprint(model) -> str:
@@ -46,7 +46,7 @@ def _infer_fn(base: Base):
     if infer is None:
         import tensorflow as tf
 
-        from .models import ImagePreprocess
+        from .bases import ImagePreprocess
 
         pre = ImagePreprocess(base.arch)
         model = base.model
@@ -125,7 +125,7 @@ def features_by_depth(base: Base, images: ImageSet, *, layers: list | None = Non
     """
     import keras
 
-    from .models import block_outputs
+    from .bases import block_outputs
 
     layers = list(layers or block_outputs(base))
     known = {layer.name for layer in base.model.layers}
@@ -134,7 +134,7 @@ def features_by_depth(base: Base, images: ImageSet, *, layers: list | None = Non
         raise ValueError(f"{', '.join(missing)} not in {base.arch}; block ends are: {', '.join(block_outputs(base))}.")
     pooled = [keras.layers.GlobalAveragePooling2D()(base.model.get_layer(name).output) for name in layers]
     probe = keras.Model(base.model.input, pooled)
-    from .models import ImagePreprocess
+    from .bases import ImagePreprocess
 
     prep = ImagePreprocess(base.arch)
     ds = to_dataset(images, image_size=base.image_size, batch_size=batch_size, cache=False)

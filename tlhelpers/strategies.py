@@ -27,10 +27,8 @@ import numpy as np
 
 from .data import ImageSet, to_dataset
 from .features import extract_features
-from .models import (
-    augmentation, blocks, build_classifier, build_head, freeze, load_base, set_batchnorm_momentum, set_trainable,
-    stack,
-)
+from .bases import blocks, freeze, load_base, set_batchnorm_momentum, set_trainable
+from .builders import augmentation, build_classifier, build_head, stack
 from .train import fit, two_phase
 
 STRATEGIES = ("scratch", "features", "finetune", "two-phase")
@@ -148,7 +146,7 @@ def _resolve_weights(arch, weights, image_size, base_kwargs, verbose=True):
     if base.stand_in and base.imagenet:  # every strategy, scratch included, then uses the stand-in's architecture
         return base.arch, "imagenet", {}, base
     if base.offline:  # every strategy, scratch included, then uses the offline model's architecture
-        from .models import OFFLINE_ALPHA
+        from .bases import OFFLINE_ALPHA
 
         return base.arch, "offline", {"alpha": OFFLINE_ALPHA}, base
     return arch, weights, base_kwargs or {}, base

