@@ -25,7 +25,7 @@ if not _has_tf:
         "(or tensorflow-cpu on a machine without a GPU), or create the course environment with `make book`."
     )
 
-import logging as _logging  # noqa: E402
+import logging as _logging
 
 
 class _NoRetracingChatter(_logging.Filter):
@@ -37,39 +37,76 @@ class _NoRetracingChatter(_logging.Filter):
 
 _logging.getLogger("tensorflow").addFilter(_NoRetracingChatter())
 
-from .data import (  # noqa: E402
-    REGISTRY, ImageSet, example_photos, fetch, load_images, load_splits, scan_folder, stratified_split, to_dataset,
-)
-from .explain import (  # noqa: E402
-    activations, conv_layers, edge_alignment, explorer, filter_pattern, gradcam, last_conv_layer,
-    randomization_check, saliency, smoothgrad, sparsity_by_depth, spearman,
-)
-from .features import extract_features, features_by_depth, linear_probe, transferability  # noqa: E402
-from .formalism import bootstrap, domain_similarity, mmd, proxy_a_distance, recommend_strategy  # noqa: E402
-from .bases import (  # noqa: E402
-    Base, block_layers, block_outputs, blocks, freeze, load_base, preprocess_fn, set_batchnorm_momentum, set_trainable,
-    trainable_report, truncate, unfreeze_top_blocks,
-)
-from .builders import augmentation, build_classifier, build_head, small_convnet, stack  # noqa: E402
-from .offline import (  # noqa: E402
-    WeightsUnavailableError, imagenet_class_names, imagenet_classifier, imagenet_wnids, offline_classifier,
-    offline_model_card, source_classifier,
-)
-from .saving import load_model, save_model  # noqa: E402
-from .profile import current_profile, settings  # noqa: E402
-from .strategies import (  # noqa: E402
-    STRATEGIES, accuracy_by_size, compare_batchnorm_momentum, compare_strategies, finetune_recipe, fit_strategy,
-    transfer_effects,
-)
-from .train import (  # noqa: E402
-    Evaluation, accuracy_interval, batchnorm_experiment, class_weights, classify, evaluate, fine_tune, fit, join_phases, predict,
-    results_table, two_phase,
-)
-from .viz import (  # noqa: E402
-    plot_accuracy_by_size, plot_activation_grid, plot_augmentations, plot_confusion, plot_domain_similarity,
-    plot_examples, plot_explanations, plot_filter_patterns, plot_heatmap, plot_history, plot_history_grid,
-    plot_images, plot_misclassified, plot_randomization, plot_scenarios, plot_sparsity, plot_transfer_effects,
-    plot_transferability,
-)
+_EXPORTS = {  # name -> the module that holds it; loaded on first use, so `import tlhelpers` stays light
+    "data": (
+        "REGISTRY", "ImageSet", "example_photos", "fetch", "load_images", "load_splits", "scan_folder",
+        "stratified_split", "to_dataset"
+    ),
+    "explain": (
+        "activations", "conv_layers", "edge_alignment", "explorer", "filter_pattern", "gradcam", "last_conv_layer",
+        "randomization_check", "saliency", "smoothgrad", "sparsity_by_depth", "spearman"
+    ),
+    "features": (
+        "extract_features", "features_by_depth", "linear_probe", "transferability"
+    ),
+    "formalism": (
+        "bootstrap", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy"
+    ),
+    "bases": (
+        "Base", "block_layers", "block_outputs", "blocks", "freeze", "load_base", "preprocess_fn",
+        "set_batchnorm_momentum", "set_trainable", "trainable_report", "truncate", "unfreeze_top_blocks"
+    ),
+    "builders": (
+        "augmentation", "build_classifier", "build_head", "small_convnet", "stack"
+    ),
+    "offline": (
+        "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",
+        "offline_classifier", "offline_model_card", "source_classifier"
+    ),
+    "saving": (
+        "load_model", "save_model"
+    ),
+    "profile": (
+        "current_profile", "settings"
+    ),
+    "strategies": (
+        "STRATEGIES", "accuracy_by_size", "compare_batchnorm_momentum", "compare_strategies", "finetune_recipe",
+        "fit_strategy", "transfer_effects"
+    ),
+    "train": (
+        "Evaluation", "accuracy_interval", "batchnorm_experiment", "class_weights", "classify", "evaluate",
+        "fine_tune", "fit", "join_phases", "predict", "results_table", "two_phase"
+    ),
+    "viz": (
+        "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_confusion",
+        "plot_domain_similarity", "plot_examples", "plot_explanations", "plot_filter_patterns", "plot_heatmap",
+        "plot_history", "plot_history_grid", "plot_images", "plot_misclassified", "plot_randomization",
+        "plot_scenarios", "plot_sparsity", "plot_transfer_effects", "plot_transferability"
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    """Import the module behind `tlh.name` on first use (PEP 562): TensorFlow loads only when a helper needs it."""
+    import importlib
+
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'tlhelpers' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
+
+
+_SUBMODULES = ("bases", "builders", "cli", "data", "efficientnet_lite", "exercises", "explain", "features", "formalism",
+               "models", "offline", "profile", "saving", "strategies", "train", "viz")
+__all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"
