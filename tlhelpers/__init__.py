@@ -47,10 +47,11 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "randomization_check", "saliency", "smoothgrad", "sparsity_by_depth", "spearman"
     ),
     "features": (
-        "extract_features", "features_by_depth", "linear_probe", "transferability"
+        "extract_features", "features_by_depth", "linear_probe", "probe_by_size", "transferability"
     ),
     "formalism": (
-        "bootstrap", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy"
+        "bootstrap", "calibrate_similarity", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy",
+        "source_bandwidth"
     ),
     "bases": (
         "Base", "block_layers", "block_outputs", "blocks", "freeze", "load_base", "preprocess_fn",
@@ -70,7 +71,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "current_profile", "settings"
     ),
     "strategies": (
-        "STRATEGIES", "accuracy_by_size", "compare_batchnorm_momentum", "compare_strategies", "finetune_recipe",
+        "STRATEGIES", "accuracy_by_size", "available_bases", "compare_bases", "compare_batchnorm_momentum", "compare_strategies", "finetune_recipe",
         "fit_strategy", "transfer_effects"
     ),
     "train": (
@@ -78,9 +79,10 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "fine_tune", "fit", "join_phases", "predict", "results_table", "two_phase"
     ),
     "viz": (
-        "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_confusion",
+        "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_base_comparison", "plot_confusion",
         "plot_domain_similarity", "plot_examples", "plot_explanations", "plot_filter_patterns", "plot_heatmap",
         "plot_history", "plot_history_grid", "plot_images", "plot_misclassified", "plot_randomization",
+        "plot_relative_similarity",
         "plot_scenarios", "plot_sparsity", "plot_transfer_effects", "plot_transferability"
     ),
 }

@@ -234,10 +234,18 @@ def _load_weights_file(arch: str, weights, image_size: int, **kwargs) -> Base:
             f"weights file {path} does not exist; pass 'imagenet', 'offline', None or an existing .weights.h5 file."
         )
     model = construct(arch, None, image_size, **kwargs)
+    import warnings
+
     try:
-        model.load_weights(str(path))
+        with warnings.catch_warnings(record=True) as said:  # a mismatched file warns once per layer, then fails
+            warnings.simplefilter("always")
+            model.load_weights(str(path))
     except Exception as err:
-        raise ValueError(f"{path} does not fit {arch} at {image_size} px without top ({err}); use weights saved from the same base.") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = reason.split(". ")[0] if reason.endswith(":") else reason  # Keras: "A total of 104 ... Example ...:"
+        raise ValueError(f"{path} does not fit {arch} at {image_size} px without top ({reason}); use weights saved from the same base.") from None
+    for w in said:
+        warnings.warn(w.message, w.category, stacklevel=2)
     return Base(model, arch, str(path), image_size)
 
 

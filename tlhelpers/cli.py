@@ -6,17 +6,23 @@
     tlh predict model.keras photo1.jpg photo2.jpg
     tlh explain model.keras photo1.jpg --method gradcam --out why.png
 
-Bad input ends with one line on stderr and exit code 2.
+Bad input ends with one line on stderr and exit code 2; an interruption (Ctrl-C, SIGTERM) with one
+line and 128 + the signal's number, leaving no partial output file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 EXIT_USAGE = 2
+MAX_IMAGE_SIZE = 1024  # px; the bases were trained at 224 px or less, and a batch at 1024 px already needs gigabytes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +78,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_writable(out: Path, flag: str = "--out") -> None:
+    """Fail now, not after training, when `out` cannot be written (missing folders are created when saving)."""
+    if out.is_dir():
+        raise ValueError(f"{flag} {out} is a folder; pass a file name inside it.")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(f"{folder} is a file, not a folder")
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise ValueError(f"cannot write {flag} {out} ({why}: {folder}); choose a folder you can write to.") from None
+
+
+def _check_fit_numbers(args, min_size: int) -> None:
+    two = args.strategy in ("finetune", "two-phase")
+    if args.epochs < (2 if two else 1):
+        need = "at least 2 for " + args.strategy + " (one per phase)" if two else "at least 1"
+        raise ValueError(f"--epochs must be {need}, got {args.epochs}.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if not min_size <= args.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be between {min_size} and {MAX_IMAGE_SIZE} px for {args.base}, "
+                         f"got {args.image_size}.")
+
+
 def _fit(args) -> int:
     import keras
 
@@ -96,6 +130,8 @@ def _fit(args) -> int:
         unfreeze = int(unfreeze)
     if args.image_size is None:
         args.image_size = 96 if args.weights.lower() == "offline" else 160
+    _check_fit_numbers(args, ARCHS[args.base].min_size)
+    _check_writable(args.out)
     keras.utils.set_random_seed(args.seed)
     images = scan_folder(args.data_dir)
     images, dups = deduplicate(images)
@@ -196,6 +232,7 @@ def _explain(args) -> int:
         raise ValueError(f"--out must end in .png, got {args.out.name!r}.")
     if args.layer and args.method != "gradcam":
         raise ValueError(f"--layer applies to --method gradcam only, not {args.method}; drop --layer.")
+    _check_writable(args.out)
     model, meta = load_model(args.model)
     classes = meta["class_names"]
     if args.class_name is not None and args.class_name not in classes:
@@ -232,15 +269,52 @@ def _explain(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    from .offline import WeightsUnavailableError
+class _Interrupted(KeyboardInterrupt):  # a BaseException, so no `except Exception` on the way swallows it
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
+
+def _on_signal(signum, frame):
+    raise _Interrupted(signum)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr closed: its C++ start-up lines (oneDNN, absl) ignore TF_CPP_MIN_LOG_LEVEL."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def main(argv=None) -> int:
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, _on_signal)
+    try:
+        _import_tensorflow_quietly()
+        args = _parser().parse_args(argv)
         return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)
-    except (FileNotFoundError, ValueError, WeightsUnavailableError, RuntimeError) as err:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through _on_signal
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"tlh: error: interrupted by {signal.Signals(signum).name}; no output file was written",
+              file=sys.stderr)
+        return 128 + signum
+    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError includes WeightsUnavailableError
         print(f"tlh: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

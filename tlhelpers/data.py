@@ -19,13 +19,16 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -129,8 +132,29 @@ def dataset_path(name: str) -> Path:
 
 
 # --------------------------------------------------------------------------- download
-def fetch(name: str, *, progressbar: bool = True) -> Path:
+DOWNLOAD_TIMEOUT = 30.0  # seconds a download waits for the server to send something (TL_DOWNLOAD_TIMEOUT)
+
+
+def download_timeout() -> float:
+    """Seconds a download waits for data before giving up: TL_DOWNLOAD_TIMEOUT, or 30."""
+    raw = os.environ.get("TL_DOWNLOAD_TIMEOUT")
+    if raw is None:
+        return DOWNLOAD_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"TL_DOWNLOAD_TIMEOUT must be a positive number of seconds, got {raw!r}; "
+                         f"unset it for the default of {DOWNLOAD_TIMEOUT:g}.")
+    return value
+
+
+def fetch(name: str, *, progressbar: bool = True, timeout: float | None = None) -> Path:
     """Return the folder of dataset `name`, downloading and extracting it if it is not there yet.
+
+    A download that gets no data for `timeout` seconds (default: `download_timeout()`) fails;
+    a failed or corrupt download leaves nothing behind, so calling again starts afresh.
 
     Example:
         >>> root = fetch("hymenoptera_data")
@@ -146,9 +170,12 @@ def fetch(name: str, *, progressbar: bool = True) -> Path:
     downloads = cache_home() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     fname = info.url.rsplit("/", 1)[-1]
+    timeout = download_timeout() if timeout is None else timeout
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout) if info.url.startswith("http") else None
     try:
         archive = pooch.retrieve(
-            info.url, known_hash=info.known_hash, fname=fname, path=downloads, progressbar=progressbar
+            info.url, known_hash=info.known_hash, fname=fname, path=downloads, progressbar=progressbar,
+            downloader=downloader,
         )
     except ValueError as err:  # pooch raises ValueError on a checksum mismatch
         raise RuntimeError(
@@ -156,10 +183,17 @@ def fetch(name: str, *, progressbar: bool = True) -> Path:
         ) from None
     except Exception as err:
         raise RuntimeError(
-            f"could not download {name} from {info.url} ({type(err).__name__}: {err}); check the network, "
+            f"could not download {name} from {info.url} ({type(err).__name__}: {err}); check the network "
+            f"(a download gives up after {timeout:g} s without data; TL_DOWNLOAD_TIMEOUT changes that), "
             f"or extract the official archive under TL_DATA_DIR so that {info.layout}/ exists."
         ) from None
-    extract_archive(archive, data_home() / info.extract_to)
+    try:
+        extract_archive(archive, data_home() / info.extract_to)
+    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as err:
+        Path(archive).unlink(missing_ok=True)  # a corrupt download must not be found again next time
+        raise RuntimeError(
+            f"{fname} from {info.url} is damaged ({err}); it was deleted, so the next call downloads it again."
+        ) from None
     if not target.is_dir():
         raise RuntimeError(f"{fname} did not contain {info.layout}/; the archive may have changed upstream.")
     return target
@@ -169,7 +203,9 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     """Extract a .zip or .tgz into `destination` atomically: all of it appears, or none of it.
 
     Members are unpacked into a temporary sibling folder and moved into place only when
-    extraction finished, so an interrupted run never leaves a half-extracted dataset.
+    extraction finished, so an interrupted run never leaves a half-extracted dataset. An
+    archive with a member that would land outside `destination` (`../x`, an absolute path,
+    a link pointing out) is refused before anything is written.
     """
     archive, destination = Path(archive), Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
@@ -177,10 +213,19 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
+                for m in zf.infolist():
+                    link = zf.read(m).decode("utf-8", "replace") if stat.S_ISLNK(m.external_attr >> 16) else None
+                    _refuse_unsafe(archive, m.filename, link)
                 zf.extractall(tmp)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tf_:
-                tf_.extractall(tmp, filter="data")
+                for m in tf_.getmembers():
+                    _refuse_unsafe(archive, m.name, m.linkname if m.issym() else None,
+                                   m.linkname if m.islnk() else None)
+                try:
+                    tf_.extractall(tmp, filter="data")
+                except tarfile.FilterError as err:
+                    raise RuntimeError(f"{archive.name} has an unsafe member ({err}); refusing to extract it.") from None
         else:
             raise RuntimeError(f"{archive} is neither a zip nor a tar archive; delete it and download again.")
         for item in tmp.iterdir():
@@ -193,6 +238,37 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return destination
+
+
+def _escapes(parts: list, target: str) -> bool:
+    """True if `target` (a relative link), followed from the folder `parts`, leaves the archive's root."""
+    for part in PurePosixPath(target.replace("\\", "/")).parts:
+        if part == "..":
+            if not parts:
+                return True
+            parts = parts[:-1]
+        elif part != ".":
+            parts = [*parts, part]
+    return False
+
+
+def _refuse_unsafe(archive: Path, name: str, symlink: str | None = None, hardlink: str | None = None) -> None:
+    """Raise RuntimeError if member `name` (or the link it is) would write outside the extraction folder."""
+    def absolute(p):
+        return p.startswith(("/", "\\")) or bool(PureWindowsPath(p).drive)
+
+    why = None
+    if absolute(name):
+        why = "absolute path"
+    elif ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        why = "path with '..'"
+    elif symlink is not None and (absolute(symlink) or _escapes(list(PurePosixPath(name).parent.parts), symlink)):
+        why = f"symbolic link to {symlink}, outside the archive"
+    elif hardlink is not None and (absolute(hardlink) or _escapes([], hardlink)):
+        why = f"hard link to {hardlink}, outside the archive"
+    if why:
+        raise RuntimeError(f"{archive.name} has an unsafe member {name!r} ({why}); refusing to extract it. "
+                           "Delete the archive and download it from its official source.")
 
 
 # --------------------------------------------------------------------------- scanning
@@ -295,14 +371,34 @@ def _inspect(path: Path) -> tuple[str | None, str]:
             fmt = im.format
             if fmt not in SUPPORTED_FORMATS:
                 return f"unsupported format ({fmt})", digest
+            variant = _undecodable_variant(fmt, im, data)
+            if variant:
+                return f"unsupported format ({variant})", digest
             if fmt == "JPEG":
                 im.draft("RGB", (64, 64))  # decode at reduced scale: still reads every byte
             im.load()
     except UnidentifiedImageError:
         return "not an image", digest
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        return "too large", digest
+    except (OSError, SyntaxError, ValueError):
         return "corrupt", digest
     return None, digest
+
+
+def _undecodable_variant(fmt: str, im, data: bytes) -> str | None:
+    """Name the variant of a supported format that TensorFlow's decoder rejects (animated WebP, 1/4/16-bit BMP)."""
+    if fmt == "WEBP" and getattr(im, "n_frames", 1) > 1:
+        return "animated WebP"
+    if fmt == "BMP" and len(data) >= 34:
+        header = int.from_bytes(data[14:18], "little")
+        bits = int.from_bytes(data[24:26] if header == 12 else data[28:30], "little")
+        compression = 0 if header == 12 else int.from_bytes(data[30:34], "little")
+        if bits not in (8, 24, 32):
+            return f"{bits}-bit BMP"
+        if compression in (1, 2):  # RLE8, RLE4
+            return "run-length compressed BMP"
+    return None
 
 
 def _scan_cache_file(root: Path) -> Path:

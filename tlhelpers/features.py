@@ -192,3 +192,47 @@ def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list
              "probe accuracy": linear_probe(tr[name], train.labels, te[name], test.labels)}
             for i, name in enumerate(tr)]
     return pd.DataFrame(rows).set_index("depth")
+
+
+def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 25, 50, None), draws: int = 5,
+                  seed: int = 0, label: str = "linear probe", verbose: bool = False):
+    """Return a DataFrame: linear-probe test accuracy on `base`'s pooled features by training images per class.
+
+    Features of all of `train` and `test` are extracted once (and cached); each size then draws
+    `draws` stratified samples of the training features and trains a linear probe on each (None, or
+    a size the smallest class cannot fill: all of them, one draw, reported as the smallest class's count). Columns: strategy (`label`), images per class, test accuracy (mean
+    over draws), ci low / ci high (Wilson 95% interval of that accuracy on the test images: the
+    test set's noise) and draws min / draws max (the spread between samples: the training set's luck).
+    The columns fit `plot_accuracy_by_size`.
+
+    Example:
+        >>> table = probe_by_size(base, splits["train"], splits["test"], sizes=(5, 10, None))
+        >>> table[["images per class", "test accuracy", "draws min"]]
+    """
+    import pandas as pd
+
+    from .train import accuracy_interval
+
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}.")
+    x_train, y_train = extract_features(base, train, pooling="avg", verbose=verbose)
+    x_test, y_test = extract_features(base, test, pooling="avg", verbose=verbose)
+    available = min(train.counts().values())
+    rng = np.random.default_rng(seed)
+    rows, done = [], set()
+    for size in sizes:
+        everything = size is None or int(size) >= available
+        n = available if everything else int(size)
+        if n in done:  # two sizes the classes cannot fill are one and the same run
+            continue
+        done.add(n)
+        accs = []
+        for _ in range(1 if everything else draws):
+            keep = (np.arange(len(y_train)) if everything else np.concatenate(
+                [rng.permutation(np.flatnonzero(y_train == c))[:n] for c in np.unique(y_train)]))
+            accs.append(linear_probe(x_train[keep], y_train[keep], x_test, y_test))
+        mean = float(np.mean(accs))
+        low, high = accuracy_interval(int(round(mean * len(y_test))), len(y_test))
+        rows.append({"strategy": label, "images per class": n, "test accuracy": mean, "ci low": low, "ci high": high,
+                     "draws min": float(min(accs)), "draws max": float(max(accs)), "draws": len(accs)})
+    return pd.DataFrame(rows)

@@ -180,10 +180,14 @@ def bootstrap(measure: str, x, y, *, n: int = 200, level: float = 0.9, seed: int
     return Interval(estimate, float(low), float(high), level)
 
 
-def domain_similarity(source, targets: dict, *, n: int = 100, level: float = 0.9, seed: int = 0):
+def domain_similarity(source, targets: dict, *, n: int = 100, level: float = 0.9, seed: int = 0,
+                      bandwidth: float | None = None):
     """Return a DataFrame comparing `source` features with each of `targets` ({name: features}).
 
-    Columns: MMD² and proxy A-distance (PAD), each with its bootstrap interval.
+    Columns: MMD² and proxy A-distance (PAD), each with its bootstrap interval. By default each
+    MMD² uses the median heuristic on its own pair, so its kernel width changes from target to
+    target; pass one `bandwidth` (e.g. `median_bandwidth` of the source sample alone) to measure
+    every target with the same ruler, so that their MMD² can be compared with each other.
 
     Example:
         >>> domain_similarity(imagenette, {"cats vs. dogs": cvd, "TrashNet": trash})
@@ -192,13 +196,55 @@ def domain_similarity(source, targets: dict, *, n: int = 100, level: float = 0.9
 
     rows = {}
     for name, target in targets.items():
-        m = bootstrap("mmd", source, target, n=n, level=level, seed=seed)
+        m = bootstrap("mmd", source, target, n=n, level=level, seed=seed, bandwidth=bandwidth)
         p = bootstrap("pad", source, target, n=n, level=level, seed=seed)
         rows[name] = {"MMD²": m.estimate, "MMD² low": m.low, "MMD² high": m.high,
                       "PAD": p.estimate, "PAD low": p.low, "PAD high": p.high}
     table = pd.DataFrame(rows).T
     table.index.name = "target"
     return table
+
+
+def source_bandwidth(source) -> float:
+    """The median heuristic on the source sample alone: one kernel width for comparing many targets with it.
+
+    Example:
+        >>> domain_similarity(source, targets, bandwidth=source_bandwidth(source))
+    """
+    x = _as_2d(source, "source")
+    half = len(x) // 2
+    return median_bandwidth(x[:half], x[half:])
+
+
+def calibrate_similarity(table, *, reference: str):
+    """Return `domain_similarity`'s table with every MMD² in units of a reference row's, a score and a verdict.
+
+    The reference is a target whose distance from the source is known in words, for instance new
+    classes drawn from the source's own distribution. Added columns: "MMD² ÷ reference" (with
+    "÷ low" and "÷ high", its bootstrap interval divided by the reference's estimate), "score" =
+    1 / (1 + max(ratio, 0)), which is 1 for the source itself and 0.5 exactly at the reference, and
+    "vs. reference": "closer", "further", or "as far" when the two intervals overlap. The
+    reference's own interval is not propagated into the ratio; the verdict uses both intervals.
+
+    Example:
+        >>> calibrate_similarity(domain_similarity(source, targets), reference="new source classes")
+    """
+    if reference not in table.index:
+        raise ValueError(f"reference {reference!r} is not a row of the table; rows are: {', '.join(map(str, table.index))}.")
+    ref = table.loc[reference]
+    if not ref["MMD²"] > 0:
+        raise ValueError(f"the reference's MMD² is {ref['MMD²']:.4f}; a reference must differ measurably from the "
+                         "source (a positive MMD²) to serve as a unit.")
+    out = table.copy()
+    out["MMD² ÷ reference"] = table["MMD²"] / ref["MMD²"]
+    out["÷ low"] = table["MMD² low"] / ref["MMD²"]
+    out["÷ high"] = table["MMD² high"] / ref["MMD²"]
+    out["score"] = 1.0 / (1.0 + np.maximum(out["MMD² ÷ reference"].astype(float), 0.0))
+    verdict = np.where(table["MMD² low"] > ref["MMD² high"], "further",
+                       np.where(table["MMD² high"] < ref["MMD² low"], "closer", "as far"))
+    out["vs. reference"] = verdict
+    out.loc[reference, "vs. reference"] = "reference"
+    return out
 
 
 # --------------------------------------------------------------------------- the four scenarios

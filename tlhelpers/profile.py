@@ -64,13 +64,15 @@ _TABLE = {
         epochs={"scratch": 30, "scratch_augmented": 100, "features": 20,
                 "features_augmented": 50, "finetune": 30},
     ),
-    # Quick: every training image (the split leaves 800 + 200 per class of the official 1000) and the whole official
-    # validation folder as the test set; cached features make the frozen-base runs cheap, end-to-end runs get 2 epochs.
+    # Quick: every image for the cached features (train 1600 and validation 400, split from the official 2000 training
+    # images; test: the official 1000 validation images). The runs that push images through a network at every epoch
+    # (from scratch, with augmentation, fine-tuning) train on a stratified subset, to stay within 4 minutes on 2 cores.
     ("cats_vs_dogs", "quick"): _s(
         "cats_vs_dogs", "quick", image_size=128, batch_size=32,
-        train_per_class=None, val_per_class=100, test_per_class=None,
-        epochs={"scratch": 2, "scratch_augmented": 2, "features": 10,
-                "features_augmented": 2, "finetune": 2},
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"scratch": 3, "scratch_augmented": 3, "features": 3,
+                "features_augmented": 3, "finetune": 3},
+        options={"end_to_end_train_per_class": 300, "end_to_end_val_per_class": 100},
     ),
     # Chapter 4: InceptionV3 on TrashNet, 70/15/15 split of all images in both profiles.
     ("trashnet", "full"): _s(
@@ -78,55 +80,66 @@ _TABLE = {
         train_per_class=None, val_per_class=None, test_per_class=None,
         epochs={"head": 10, "finetune": 20, "batchnorm_demo": 3},
     ),
+    # Quick: the BatchNormalization experiment trains on a subset of the training split (all of it in full).
     ("trashnet", "quick"): _s(
-        "trashnet", "quick", image_size=128, batch_size=32,
+        "trashnet", "quick", image_size=160, batch_size=32,
         train_per_class=None, val_per_class=None, test_per_class=None,
         epochs={"head": 3, "finetune": 3, "batchnorm_demo": 2},
+        options={"batchnorm_demo_images": 300},
     ),
     # The source-model page: a BatchNormalization-momentum experiment on a slice of Imagenette.
+    # probe_*: the cats-vs-dogs sample on which its features are compared with EfficientNet-Lite0's (None: all).
     ("source_model", "full"): _s(
         "source_model", "full", image_size=96, batch_size=16,
         train_per_class=300, val_per_class=100, test_per_class=None,
-        epochs={"scratch": 8},
+        epochs={"scratch": 8}, options={"probe_train_per_class": None, "probe_test_per_class": None},
     ),
     ("source_model", "quick"): _s(
         "source_model", "quick", image_size=96, batch_size=16,
         train_per_class=120, val_per_class=30, test_per_class=None,
-        epochs={"scratch": 3},
+        epochs={"scratch": 3}, options={"probe_train_per_class": 200, "probe_test_per_class": 250},
     ),
-    # Chapter 2: domain similarity on pooled features; train_per_class is the sample of each dataset, in total
-    # (at most 195: the training split of ants vs. bees).
+    # Chapter 2: domain similarity on pooled EfficientNet-Lite0 features at two depths; train_per_class is the sample
+    # of each dataset, in total (at most 195: the training split of ants vs. bees). Feature extraction is cheap; the
+    # bootstrap of the proxy A-distance (one logistic regression per replicate) is most of the cost.
     ("formalism", "full"): _s(
         "formalism", "full", image_size=160, batch_size=32,
         train_per_class=190, val_per_class=None, test_per_class=None,
         epochs={}, options={"bootstrap": 200},
     ),
     ("formalism", "quick"): _s(
-        "formalism", "quick", image_size=96, batch_size=32,
+        "formalism", "quick", image_size=128, batch_size=32,
         train_per_class=150, val_per_class=None, test_per_class=None,
-        epochs={}, options={"bootstrap": 30},
+        epochs={}, options={"bootstrap": 100},
     ),
-    # Chapter 1: learning curves (ants vs. bees, cats vs. dogs) and the layer-wise probe.
+    # Chapter 1: learning curves on a fixed sample of cats vs. dogs (train/val/test_per_class; None: all 1000 test
+    # images), linear probes by training-set size (sizes, each drawn `draws` times) on cats vs. dogs and
+    # ants vs. bees, the choosing-a-base comparison (same sample) and the layer-wise probe (ants vs. bees). Only the
+    # from-scratch and fine-tuning curves push images through a network at every epoch; they are the cost.
     ("concepts", "full"): _s(
         "concepts", "full", image_size=160, batch_size=32,
-        train_per_class=None, val_per_class=None, test_per_class=None,
-        epochs={"curves": 15, "sizes": 10}, options={"sizes": (10, 30, 100, None)},
+        train_per_class=100, val_per_class=200, test_per_class=None,
+        epochs={"curves": 30}, options={"sizes": (5, 10, 25, 50, 100, None), "draws": 20, "speed_images": 256},
     ),
     ("concepts", "quick"): _s(
-        "concepts", "quick", image_size=96, batch_size=32,
-        train_per_class=None, val_per_class=50, test_per_class=100,
-        epochs={"curves": 3, "sizes": 2}, options={"sizes": (10, 50)},
+        "concepts", "quick", image_size=128, batch_size=32,
+        train_per_class=100, val_per_class=50, test_per_class=250,
+        epochs={"curves": 8}, options={"sizes": (5, 10, 25, 50, 100, None), "draws": 5, "speed_images": 128},
     ),
     # Chapter 5: a transfer model to explain, and the sample sizes of the measurements.
+    # image_size is the cats-vs-dogs model's; the ImageNet classifier is always 224 px. sparsity_images come from the
+    # 134 Imagenette photos of ImageNet's validation set; randomization_images from the chapter's ten images.
     ("explain", "full"): _s(
         "explain", "full", image_size=224, batch_size=32,
-        train_per_class=None, val_per_class=100, test_per_class=100,
-        epochs={"finetune": 10}, options={"sparsity_images": 64, "randomization_images": 16},
+        train_per_class=None, val_per_class=100, test_per_class=250,
+        epochs={"finetune": 10},
+        options={"sparsity_images": 134, "randomization_images": 10, "smoothgrad_n": 50, "pattern_size": 128},
     ),
     ("explain", "quick"): _s(
-        "explain", "quick", image_size=96, batch_size=32,
-        train_per_class=100, val_per_class=25, test_per_class=50,
-        epochs={"finetune": 3}, options={"sparsity_images": 16, "randomization_images": 4},
+        "explain", "quick", image_size=160, batch_size=32,
+        train_per_class=150, val_per_class=25, test_per_class=250,
+        epochs={"finetune": 3},
+        options={"sparsity_images": 32, "randomization_images": 8, "smoothgrad_n": 16, "pattern_size": 96},
     ),
 }
 

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -36,18 +37,46 @@ def save_model(model: keras.Model, path: str | Path, *, class_names: list, extra
     return path
 
 
+def _safe_mode():
+    """Keras safe mode for one load, even where enable_unsafe_deserialization() turned it off globally
+    (Keras lets that global setting override `safe_mode=True`)."""
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:  # a Keras without it: `safe_mode=True` alone then decides
+        return contextlib.nullcontext()
+    return SafeModeScope(True)
+
+
 def load_model(path: str | Path) -> tuple[keras.Model, dict]:
-    """Load a model saved by `save_model`; return (model, metadata with 'class_names')."""
+    """Load a model saved by `save_model`; return (model, metadata with 'class_names').
+
+    Loading uses Keras's safe mode, whatever `keras.config.enable_unsafe_deserialization()` said:
+    a file that holds Python code (a Lambda layer) is refused, not run.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist; train one with `tlh fit` first.")
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read(_META)) if _META in zf.namelist() else {}
-        model = keras.saving.load_model(path)
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise ValueError(f"{path} is not a readable .keras model ({err}); save it again with tlhelpers.") from None
+            names = zf.namelist()
+            if "config.json" not in names:
+                raise ValueError("no config.json inside: a zip file, but not a Keras model")
+            meta = json.loads(zf.read(_META)) if _META in names else {}
+        with _safe_mode():
+            model = keras.saving.load_model(path, safe_mode=True)
+    except ValueError as err:
+        if "Lambda" in str(err):
+            raise ValueError(f"{path} contains a Lambda layer (Python code), which tlhelpers will not run: models "
+                             "load in Keras safe mode; rebuild the model without Lambda layers.") from None
+        raise ValueError(f"{path} is not a readable .keras model ({str(err).splitlines()[0]}); "
+                         "save it again with tlhelpers.") from None
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a readable .keras model ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                         "save it again with tlhelpers, from Keras and tlhelpers layers only.") from None
+    n = model.output_shape[-1]
     if "class_names" not in meta:
-        n = model.output_shape[-1]
         meta["class_names"] = [str(i) for i in range(n)]
+    elif len(meta["class_names"]) != n and not (n == 1 and len(meta["class_names"]) == 2):
+        raise ValueError(f"{path} names {len(meta['class_names'])} classes but the model has {n} outputs; "
+                         "save it again with save_model(model, path, class_names=...).")
     return model, meta

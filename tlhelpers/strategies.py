@@ -232,3 +232,100 @@ def transfer_effects(histories: dict, *, metric: str = "val_accuracy"):
     table = pd.DataFrame(rows).T
     table.index.name = "run"
     return table
+
+
+def available_bases(archs=("mobilenet_v2", "resnet50", "vgg16"), *, image_size: int = 128) -> tuple[dict, dict]:
+    """Return ({arch: Base}, {arch: reason}): the bases whose ImageNet weights load, and why the others did not.
+
+    Never falls back to a stand-in (allow_fallback=False): a base is included only when its own
+    ImageNet weights are present (in Keras's cache, or downloadable). Keras's download chatter is
+    kept out of the output.
+
+    Example:
+        >>> bases, skipped = available_bases(("vgg16", "resnet50"), image_size=128)
+        >>> skipped   # offline: {'vgg16': 'ImageNet weights for vgg16 could not be loaded ...', ...}
+    """
+    import contextlib
+    import io
+
+    from .offline import WeightsUnavailableError
+
+    found, skipped = {}, {}
+    for arch in archs:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                found[arch] = load_base(arch, image_size=image_size, allow_fallback=False, verbose=False)
+        except WeightsUnavailableError as err:
+            skipped[arch] = str(err).split(". To provide")[0]
+    return found, skipped
+
+
+def _images_per_second(base, images: ImageSet, *, n: int, batch_size: int, repeats: int) -> float:
+    """Forward passes of `base` per second on `n` already decoded images (best of `repeats`, after a warm-up)."""
+    import time
+
+    from .data import load_images
+    from .features import _infer_fn
+
+    paths = list(images.paths[:n])
+    x = load_images(paths, image_size=base.image_size)
+    infer = _infer_fn(base)
+    infer(x[:batch_size]).numpy()  # trace once, outside the timing
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(x), batch_size):
+            infer(x[i:i + batch_size]).numpy()
+        best = min(best, time.perf_counter() - start)
+    return len(x) / best
+
+
+def compare_bases(
+    bases: dict, train: ImageSet, test: ImageSet, *, trained: dict | None = None, speed_images: int = 128,
+    batch_size: int = 32, repeats: int = 3, verbose: bool = False,
+):
+    """Return a DataFrame comparing bases on one target: test accuracy with its 95% interval, images/s, parameters.
+
+    Every base in `bases` ({label: Base}) is scored the same cheap way: a linear probe on its
+    average-pooled features of `train`, tested on `test` (features cached). `trained` ({label:
+    (Base, test accuracy)}) adds models already trained end to end and evaluated on the same `test`
+    images, such as a from-scratch run; their Base gives the speed and size. images/s counts
+    forward passes through the base alone (no decoding, batch `batch_size`, best of `repeats`
+    passes over `speed_images` test images); parameters are the base's, without a head.
+
+    Example:
+        >>> table = compare_bases({"EfficientNet-Lite0": lite0, "Imagenette MobileNetV2": own}, train, test)
+        >>> table[["test accuracy", "95% interval", "images/s", "parameters"]]
+    """
+    import pandas as pd
+
+    from .features import linear_probe
+    from .train import accuracy_interval
+
+    n_test = len(test)
+    scored = {}
+    for label, base in bases.items():
+        x_train, y_train = extract_features(base, train, pooling="avg", batch_size=batch_size, verbose=verbose)
+        x_test, y_test = extract_features(base, test, pooling="avg", batch_size=batch_size, verbose=verbose)
+        scored[label] = (base, linear_probe(x_train, y_train, x_test, y_test), "linear probe on pooled features")
+    for label, (base, accuracy) in (trained or {}).items():
+        if not 0 <= accuracy <= 1:
+            raise ValueError(f"the test accuracy of {label!r} must be between 0 and 1, got {accuracy}.")
+        scored[label] = (base, float(accuracy), "trained end to end")
+    rows = {}
+    for label, (base, accuracy, protocol) in scored.items():
+        low, high = accuracy_interval(int(round(accuracy * n_test)), n_test)
+        rows[label] = {
+            "test accuracy": accuracy, "95% interval": f"{low:.3f}–{high:.3f}", "ci low": low, "ci high": high,
+            "images/s": _images_per_second(base, test, n=min(speed_images, n_test), batch_size=batch_size,
+                                           repeats=repeats),
+            "parameters": int(base.model.count_params()), "image size": base.image_size, "protocol": protocol,
+            "weights": base.weights,
+        }
+    table = pd.DataFrame(rows).T
+    for col in ("test accuracy", "ci low", "ci high", "images/s"):
+        table[col] = table[col].astype(float)
+    for col in ("parameters", "image size"):
+        table[col] = table[col].astype(int)
+    table.index.name = "base"
+    return table

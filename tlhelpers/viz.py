@@ -305,14 +305,22 @@ def plot_transfer_effects(histories: dict, effects, *, metric: str = "val_accura
 def plot_accuracy_by_size(tables: dict, *, sharey: bool = True):
     """One panel per target: test accuracy against training images per class, one line per strategy.
 
-    `tables` maps a target's name to the DataFrame of `accuracy_by_size`.
+    `tables` maps a target's name to the DataFrame of `accuracy_by_size` (or `probe_by_size`); where a
+    table has "ci low" and "ci high" columns, each line gets its 95% interval as a band.
     """
     fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.6), sharey=sharey, squeeze=False,
                              layout="constrained")
     for ax, (target, frame) in zip(axes.flat, tables.items()):
         for strategy, part in frame.groupby("strategy", sort=False):
             part = part.sort_values("images per class")
-            ax.plot(part["images per class"], part["test accuracy"].astype(float), "-o", label=strategy)
+            line, = ax.plot(part["images per class"], part["test accuracy"].astype(float), "-o", label=strategy)
+            if {"ci low", "ci high"} <= set(part.columns):  # a 95% interval per point, where the table has one
+                ax.fill_between(part["images per class"], part["ci low"].astype(float), part["ci high"].astype(float),
+                                color=line.get_color(), alpha=0.2, lw=0)
+                if len(part) == 1:
+                    ax.errorbar(part["images per class"], part["test accuracy"].astype(float),
+                                yerr=[part["test accuracy"] - part["ci low"], part["ci high"] - part["test accuracy"]],
+                                color=line.get_color(), capsize=4)
         ax.set_xscale("log")
         sizes = sorted(frame["images per class"].unique())
         ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -323,6 +331,65 @@ def plot_accuracy_by_size(tables: dict, *, sharey: bool = True):
     axes.flat[0].set_ylabel("test accuracy")
     axes.flat[0].legend(fontsize="small")
     return axes
+
+
+def plot_base_comparison(table, *, ax=None):
+    """Accuracy (with its 95% interval) against images per second, marker area by parameters, one point per base.
+
+    `table` is `compare_bases`'s. The x axis is logarithmic; each point is labelled with its base
+    and its size in millions of parameters.
+
+    Example:
+        >>> plot_base_comparison(compare_bases(bases, train, test))
+    """
+    ax = _axes(ax, figsize=(7.5, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    biggest = float(table["parameters"].max())
+    for (label, row), color in zip(table.iterrows(), colors * 3):
+        acc = float(row["test accuracy"])
+        ax.errorbar(row["images/s"], acc, yerr=[[acc - row["ci low"]], [row["ci high"] - acc]], fmt="none",
+                    ecolor=color, capsize=4)
+        ax.scatter(row["images/s"], acc, s=60 + 540 * row["parameters"] / biggest, color=color, alpha=0.7,
+                   edgecolor="k", zorder=3)
+        ax.annotate(f"{label}\n{row['parameters'] / 1e6:.1f} M parameters", (row["images/s"], acc),
+                    textcoords="offset points", xytext=(10, -4), fontsize="small", va="top")
+    ax.set_xscale("log")
+    low, high = table["images/s"].min(), table["images/s"].max()
+    ax.set_xlim(low / 1.5, high * 3.5)  # room for the labels on the right
+    ax.set_xlabel("images per second (forward pass of the base, this machine)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_relative_similarity(tables: dict, *, reference: str, ax=None):
+    """Horizontal bars: each dataset's MMD² in units of the reference pair's, one group of bars per depth.
+
+    `tables` maps a depth's label to a table of `calibrate_similarity` (column "MMD² ÷ reference",
+    with "÷ low" and "÷ high" for its interval). A line at 1 marks the reference.
+
+    Example:
+        >>> plot_relative_similarity({"middle": mid, "top": top}, reference="other Imagenette classes")
+    """
+    names = list(next(iter(tables.values())).index)
+    ax = _axes(ax, figsize=(8, 0.5 + 0.55 * len(names) * len(tables)))
+    y = np.arange(len(names))
+    height = 0.8 / len(tables)
+    for k, (depth, table) in enumerate(tables.items()):
+        est = table.loc[names, "MMD² ÷ reference"].astype(float).to_numpy()
+        low = np.maximum(est - table.loc[names, "÷ low"].astype(float).to_numpy(), 0)
+        high = np.maximum(table.loc[names, "÷ high"].astype(float).to_numpy() - est, 0)
+        ax.barh(y + (k - (len(tables) - 1) / 2) * height, np.maximum(est, 1e-3), height=height * 0.95,
+                xerr=[np.minimum(low, np.maximum(est, 1e-3) * 0.999), high], capsize=3, label=depth)
+    ax.axvline(1, color="k", ls="--", lw=1)
+    ax.text(1, -0.7, f" {reference} = 1", fontsize="small", va="bottom")
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("MMD² to the source sample, in units of the reference's (log scale)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small", title="features from", title_fontsize="small", loc="lower right")
+    return ax
 
 
 def plot_transferability(table, *, ax=None):
