@@ -539,11 +539,13 @@ def test_evaluate_json_stdout_is_only_json_with_skipped_files_and_warnings(pets_
     root = image_folder(classes=("cat", "dog"), per_class=2, size=16)
     (root / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
     (root / "dog" / "notes.jpg").write_text("hello")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # warnings shown as a user sees them: on stderr
         warnings.simplefilter("always")
-        warnings.warn("a warning while evaluating", UserWarning)  # warnings go to stderr, never stdout
+        warnings.showwarning = lambda *a, **k: sys.stderr.write(warnings.formatwarning(*a, **k))
+        warnings.warn("a warning while evaluating", UserWarning)
         assert main(["evaluate", str(pets_model), str(root), "--json"]) == 0
-    out, _ = capfd.readouterr()  # file-descriptor level: catches C++ and print() alike
+    out, err = capfd.readouterr()  # file-descriptor level: catches C++ and print() alike
+    assert "a warning while evaluating" in err
     assert len(out.splitlines()) == 1
     result = json.loads(out)
     assert result["n_images"] == 4 and result["skipped"] == 2

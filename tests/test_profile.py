@@ -42,7 +42,9 @@ def test_quick_sizes_never_exceed_full(chapter):
         assert at_most(getattr(quick, field), getattr(full, field)), field
     assert set(quick.epochs) == set(full.epochs)
     for name, n in quick.epochs.items():
-        assert 1 <= n <= 3, name  # quick: a few epochs per phase, so a chapter runs in minutes on a CPU
+        # quick: a few epochs per end-to-end phase; chapter 1's curves train heads on cached features (about a second
+        # an epoch), long enough to show start, slope and asymptote. The 4-minute chapter budget is the real limit.
+        assert 1 <= n <= (10 if name == "curves" else 3), name
         assert n <= full.epochs[name], name
 
 
