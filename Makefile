@@ -48,7 +48,7 @@ book: venv
 	@echo; echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 unit: venv
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q --durations=15
 
 notebooks: venv
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks

@@ -54,7 +54,7 @@ def test_available_bases_keeps_only_bases_whose_weights_load(tiny_base, monkeypa
     def fake_load_base(arch, **kwargs):
         assert kwargs["allow_fallback"] is False  # never a stand-in in place of the base asked for
         if arch == "vgg16":
-            raise WeightsUnavailableError("ImageNet weights for vgg16 could not be loaded (offline). To provide them ...")
+            raise WeightsUnavailableError("ImageNet weights for vgg16 could not be loaded (offline). To provide ...")
         print("Downloading data from https://example.invalid/weights.h5")
         return tiny_base
 

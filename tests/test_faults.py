@@ -541,7 +541,8 @@ def test_evaluate_json_stdout_is_only_json_with_skipped_files_and_warnings(pets_
     (root / "dog" / "notes.jpg").write_text("hello")
     with warnings.catch_warnings():  # warnings shown as a user sees them: on stderr
         warnings.simplefilter("always")
-        warnings.showwarning = lambda *a, **k: sys.stderr.write(warnings.formatwarning(*a, **k))
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(message, category, filename, lineno, line))
         warnings.warn("a warning while evaluating", UserWarning)
         assert main(["evaluate", str(pets_model), str(root), "--json"]) == 0
     out, err = capfd.readouterr()  # file-descriptor level: catches C++ and print() alike
@@ -606,7 +607,8 @@ def quiet(stderr: str) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_fit_interrupted_mid_training_leaves_nothing_and_a_rerun_works(sig, image_folder, tmp_path, isolated_env):
+def test_fit_interrupted_mid_training_leaves_nothing_and_a_rerun_works(sig, image_folder, tmp_path, isolated_env,
+                                                                       capsys):
     root = image_folder(per_class=6, size=32)
     out_dir = tmp_path / "models"
     out_dir.mkdir()
@@ -630,8 +632,8 @@ def test_fit_interrupted_mid_training_leaves_nothing_and_a_rerun_works(sig, imag
     assert "epoch 100000/100000" not in rest and "model saved" not in rest
     assert listing(out_dir) == []  # neither the model nor a temporary file beside it
 
-    rerun = run_tlh(*cli_fit(root, out, epochs=1), cache=isolated_env)
-    assert rerun.returncode == 0 and quiet(rerun.stderr), rerun.stderr[-3000:]
+    assert main(list(map(str, cli_fit(root, out, epochs=1)))) == 0  # the rerun, in process: no second start-up
+    assert quiet(capsys.readouterr().err)
     assert listing(out_dir) == ["m.keras"]
     assert load_model(out)[1]["class_names"] == ["blue", "red"]
 
@@ -643,10 +645,10 @@ def test_tlh_errors_are_one_line_without_tensorflow_chatter(tmp_path, isolated_e
                                           "train one with `tlh fit` first."]
 
 
-def test_two_fits_sharing_one_cache_both_finish_and_a_third_reads_it(image_folder, tmp_path, isolated_env):
+def test_two_fits_sharing_one_cache_both_finish_and_a_third_reads_it(image_folder, tmp_path, isolated_env, capsys):
     root = image_folder(per_class=6, size=32)
     outs = [tmp_path / f"m{i}.keras" for i in range(3)]
-    procs = [subprocess.Popen([str(TLH), *map(str, cli_fit(root, out, epochs=1, strategy="features"))],
+    procs = [subprocess.Popen([str(TLH), *map(str, cli_fit(root, out, epochs=1))],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tlh_env(isolated_env))
              for out in outs[:2]]
     try:
@@ -665,9 +667,9 @@ def test_two_fits_sharing_one_cache_both_finish_and_a_third_reads_it(image_folde
         with np.load(f) as z:
             assert len(z["labels"]) == len(z["features"])
 
-    third = run_tlh(*cli_fit(root, outs[2], epochs=1, strategy="features"), cache=isolated_env)
-    assert third.returncode == 0 and quiet(third.stderr), third.stderr[-3000:]
-    assert "read from cache" in third.stdout
+    assert main(list(map(str, cli_fit(root, outs[2], epochs=1)))) == 0  # the third, in process
+    third = capsys.readouterr()
+    assert quiet(third.err) and "read from cache" in third.out
     for out in outs:
         assert load_model(out)[1]["class_names"] == ["blue", "red"]
 

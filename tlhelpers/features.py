@@ -200,10 +200,11 @@ def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 
 
     Features of all of `train` and `test` are extracted once (and cached); each size then draws
     `draws` stratified samples of the training features and trains a linear probe on each (None, or
-    a size the smallest class cannot fill: all of them, one draw, reported as the smallest class's count). Columns: strategy (`label`), images per class, test accuracy (mean
-    over draws), ci low / ci high (Wilson 95% interval of that accuracy on the test images: the
-    test set's noise) and draws min / draws max (the spread between samples: the training set's luck).
-    The columns fit `plot_accuracy_by_size`.
+    a size the smallest class cannot fill: all of them, one draw, reported as the smallest class's
+    count). Columns: strategy (`label`), images per class, test accuracy (mean over draws), ci low
+    and ci high (the Wilson 95% interval of that accuracy on the test images: the test set's noise),
+    draws min and draws max (the spread between samples: the training set's luck) and draws. The
+    columns fit `plot_accuracy_by_size`.
 
     Example:
         >>> table = probe_by_size(base, splits["train"], splits["test"], sizes=(5, 10, None))

@@ -230,7 +230,8 @@ def calibrate_similarity(table, *, reference: str):
         >>> calibrate_similarity(domain_similarity(source, targets), reference="new source classes")
     """
     if reference not in table.index:
-        raise ValueError(f"reference {reference!r} is not a row of the table; rows are: {', '.join(map(str, table.index))}.")
+        rows = ", ".join(map(str, table.index))
+        raise ValueError(f"reference {reference!r} is not a row of the table; rows are: {rows}.")
     ref = table.loc[reference]
     if not ref["MMD²"] > 0:
         raise ValueError(f"the reference's MMD² is {ref['MMD²']:.4f}; a reference must differ measurably from the "

@@ -47,6 +47,10 @@ def _safe_mode():
     return SafeModeScope(True)
 
 
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def load_model(path: str | Path) -> tuple[keras.Model, dict]:
     """Load a model saved by `save_model`; return (model, metadata with 'class_names').
 
@@ -68,10 +72,10 @@ def load_model(path: str | Path) -> tuple[keras.Model, dict]:
         if "Lambda" in str(err):
             raise ValueError(f"{path} contains a Lambda layer (Python code), which tlhelpers will not run: models "
                              "load in Keras safe mode; rebuild the model without Lambda layers.") from None
-        raise ValueError(f"{path} is not a readable .keras model ({str(err).splitlines()[0]}); "
+        raise ValueError(f"{path} is not a readable .keras model ({_first_line(err)}); "
                          "save it again with tlhelpers.") from None
     except (zipfile.BadZipFile, OSError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a readable .keras model ({type(err).__name__}: {str(err).splitlines()[0]}); "
+        raise ValueError(f"{path} is not a readable .keras model ({type(err).__name__}: {_first_line(err)}); "
                          "save it again with tlhelpers, from Keras and tlhelpers layers only.") from None
     n = model.output_shape[-1]
     if "class_names" not in meta:

@@ -337,25 +337,35 @@ def plot_base_comparison(table, *, ax=None):
     """Accuracy (with its 95% interval) against images per second, marker area by parameters, one point per base.
 
     `table` is `compare_bases`'s. The x axis is logarithmic; each point is labelled with its base
-    and its size in millions of parameters.
+    and its size in millions of parameters (labels of points that sit close together are stacked).
 
     Example:
         >>> plot_base_comparison(compare_bases(bases, train, test))
     """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     ax = _axes(ax, figsize=(7.5, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     biggest = float(table["parameters"].max())
-    for (label, row), color in zip(table.iterrows(), colors * 3):
-        acc = float(row["test accuracy"])
-        ax.errorbar(row["images/s"], acc, yerr=[[acc - row["ci low"]], [row["ci high"] - acc]], fmt="none",
-                    ecolor=color, capsize=4)
-        ax.scatter(row["images/s"], acc, s=60 + 540 * row["parameters"] / biggest, color=color, alpha=0.7,
-                   edgecolor="k", zorder=3)
-        ax.annotate(f"{label}\n{row['parameters'] / 1e6:.1f} M parameters", (row["images/s"], acc),
-                    textcoords="offset points", xytext=(10, -4), fontsize="small", va="top")
+    span = max(float(table["ci high"].max() - table["ci low"].min()), 0.05)
+    placed = []  # (speed, accuracy) of the points labelled so far
+    order = table.assign(_color=(colors * (len(table) // len(colors) + 1))[:len(table)])
+    for label, row in order.sort_values("test accuracy", ascending=False).iterrows():
+        acc, speed, color = float(row["test accuracy"]), float(row["images/s"]), row["_color"]
+        ax.errorbar(speed, acc, yerr=[[acc - row["ci low"]], [row["ci high"] - acc]], fmt="none", ecolor=color,
+                    capsize=4)
+        ax.scatter(speed, acc, s=60 + 540 * row["parameters"] / biggest, color=color, alpha=0.7, edgecolor="k",
+                   zorder=3)
+        crowd = sum(1 for s, a in placed if abs(np.log(s / speed)) < 0.4 and abs(a - acc) < 0.12 * span)
+        ax.annotate(f"{label}\n{row['parameters'] / 1e6:.1f} M parameters", (speed, acc), textcoords="offset points",
+                    xytext=(16, -4 - 26 * crowd), fontsize="small", va="top")
+        placed.append((speed, acc))
     ax.set_xscale("log")
-    low, high = table["images/s"].min(), table["images/s"].max()
-    ax.set_xlim(low / 1.5, high * 3.5)  # room for the labels on the right
+    ax.set_xlim(table["images/s"].min() / 1.4, table["images/s"].max() * 3.2)  # room for the labels on the right
+    ax.set_ylim(table["ci low"].min() - 0.25 * span, table["ci high"].max() + 0.08 * span)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("images per second (forward pass of the base, this machine)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
@@ -366,29 +376,40 @@ def plot_relative_similarity(tables: dict, *, reference: str, ax=None):
     """Horizontal bars: each dataset's MMD² in units of the reference pair's, one group of bars per depth.
 
     `tables` maps a depth's label to a table of `calibrate_similarity` (column "MMD² ÷ reference",
-    with "÷ low" and "÷ high" for its interval). A line at 1 marks the reference.
+    with "÷ low" and "÷ high" for its interval). The x axis is linear up to 1 and logarithmic beyond
+    (symlog), so that a control near 0 and targets many times the reference fit on one axis; a
+    dashed line marks the reference.
 
     Example:
         >>> plot_relative_similarity({"middle": mid, "top": top}, reference="other Imagenette classes")
     """
     names = list(next(iter(tables.values())).index)
-    ax = _axes(ax, figsize=(8, 0.5 + 0.55 * len(names) * len(tables)))
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax = _axes(ax, figsize=(9.5, 1.0 + 0.45 * len(names) * len(tables)))
+    largest = 1.0
     y = np.arange(len(names))
     height = 0.8 / len(tables)
     for k, (depth, table) in enumerate(tables.items()):
         est = table.loc[names, "MMD² ÷ reference"].astype(float).to_numpy()
         low = np.maximum(est - table.loc[names, "÷ low"].astype(float).to_numpy(), 0)
         high = np.maximum(table.loc[names, "÷ high"].astype(float).to_numpy() - est, 0)
-        ax.barh(y + (k - (len(tables) - 1) / 2) * height, np.maximum(est, 1e-3), height=height * 0.95,
-                xerr=[np.minimum(low, np.maximum(est, 1e-3) * 0.999), high], capsize=3, label=depth)
-    ax.axvline(1, color="k", ls="--", lw=1)
-    ax.text(1, -0.7, f" {reference} = 1", fontsize="small", va="bottom")
-    ax.set_xscale("log")
+        ax.barh(y + (k - (len(tables) - 1) / 2) * height, est, height=height * 0.95, xerr=[low, high], capsize=3,
+                label=depth)
+        largest = max(largest, float(np.max(est + high)))
+    ax.axvline(0, color="k", lw=0.8)
+    ax.axvline(1, color="k", ls="--", lw=1, label=f"{reference} = 1")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(-0.5, largest * 1.3)
+    ax.xaxis.set_major_locator(FixedLocator([t for t in (0, 0.5, 1, 2, 5, 10, 20, 50, 100, 200) if t <= largest * 1.3]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    ax.set_xlabel("MMD² to the source sample, in units of the reference's (log scale)")
+    ax.set_xlabel("MMD² to the source sample, in units of the reference's (linear to 1, logarithmic beyond)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="small", title="features from", title_fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", title="features from", title_fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
