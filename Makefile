@@ -58,7 +58,10 @@ book-strict: venv
 
 # Each chapter executes once, in the strict book build: a failing cell (a hidden assert included) is a
 # build error there. `make notebooks` runs them under nbval instead, for a cell-by-cell report.
-test: unit book-strict
+# The unit tests keep about one core busy and the chapters a little more, so on two cores the two run side by
+# side (each one's output printed whole when it finishes).
+test: venv
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit book-strict
 	@echo "make test: all checks passed"
 
 bench: venv

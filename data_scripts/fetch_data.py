@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tlhelpers.data import REGISTRY, cache_home, load_splits
+from tlhelpers.data import REGISTRY, cache_home
+from tlhelpers.splits import load_splits
 
 
 def main(argv=None) -> int:

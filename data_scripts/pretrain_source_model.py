@@ -206,14 +206,14 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from tlhelpers import data
+    from tlhelpers import data, images
     from tlhelpers._atomic import atomic_path
     from tlhelpers.train import EpochLog
 
     keras.utils.set_random_seed(args.seed)
     root = data.dataset_path("imagenette2-160")
-    train = data.scan_folder(root / "train")
-    val = data.scan_folder(root / "val", class_names=train.class_names)
+    train = images.scan_folder(root / "train")
+    val = images.scan_folder(root / "val", class_names=train.class_names)
     if args.limit:
         train, val = train.sample(args.limit, seed=args.seed), val.sample(max(10, args.limit // 2), seed=args.seed)
     n_classes = len(train.class_names)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers import strategies
-from tlhelpers.data import scan_folder
+from tlhelpers import experiments
+from tlhelpers.images import scan_folder
 from tlhelpers.offline import WeightsUnavailableError
 
 
@@ -58,7 +58,7 @@ def test_available_bases_keeps_only_bases_whose_weights_load(tiny_base, monkeypa
         print("Downloading data from https://example.invalid/weights.h5")
         return tiny_base
 
-    monkeypatch.setattr(strategies, "load_base", fake_load_base)
+    monkeypatch.setattr(experiments, "load_base", fake_load_base)
     found, skipped = tlh.available_bases(("mobilenet_v2", "vgg16"), image_size=32)
     assert list(found) == ["mobilenet_v2"] and found["mobilenet_v2"] is tiny_base
     assert skipped == {"vgg16": "ImageNet weights for vgg16 could not be loaded (offline)"}

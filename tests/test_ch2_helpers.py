@@ -55,6 +55,7 @@ def test_a_reference_that_does_not_differ_from_the_source_is_refused(table):
 def test_plot_relative_similarity_draws_a_bar_group_per_depth(table):
     cal = tlh.calibrate_similarity(table, reference="reference")
     ax = tlh.plot_relative_similarity({"middle": cal, "top": cal}, reference="reference")
-    assert len(ax.patches) == 2 * len(cal) and ax.get_xscale() == "log"
+    assert len(ax.patches) == 2 * len(cal) and ax.get_xscale() == "symlog"  # linear to 1, logarithmic beyond
+    assert ax.get_xlim()[0] < 0 < 1 < ax.get_xlim()[1]  # a control at 0 and the reference at 1 both show
     assert [t.get_text() for t in ax.get_yticklabels()] == list(cal.index)
     plt.close("all")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers import explain
 from tlhelpers.efficientnet_lite import efficientnet_lite0, preprocess
 from tlhelpers.bases import ImagePreprocess
+from tlhelpers.explain.sanity import _weighted_layers
 
 SIZE = 64
 
@@ -65,7 +65,7 @@ def test_nested_walk_gives_the_maps_of_the_plain_network(top_model):
 def test_randomisation_reaches_every_lite0_kernel(top_model):
     """The cascade re-draws every convolution (depthwise included) and the top, and leaves the model alone."""
     model, _ = top_model
-    weighted = [layer.name for layer in explain._weighted_layers(model)]
+    weighted = [layer.name for layer in _weighted_layers(model)]
     assert weighted == tlh.conv_layers(model) + ["predictions"]
     before = [w.copy() for w in model.get_weights()]
     table = tlh.randomization_check(model, [photo(3)], "gradcam", max_steps=3)

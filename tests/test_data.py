@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import tlhelpers.data as data
-from tlhelpers.data import (
-    DatasetInfo, ImageSet, deduplicate, extract_archive, fetch, load_images, load_splits, scan_folder,
-    stratified_split, to_dataset,
-)
+import tlhelpers.images as images_module
+from tlhelpers.data import DatasetInfo, extract_archive, fetch
+from tlhelpers.images import ImageSet, load_images, scan_folder, to_dataset
+from tlhelpers.splits import deduplicate, load_splits, stratified_split
 
 from conftest import image_files, write_image_folder
 
@@ -66,7 +66,7 @@ def test_second_scan_reads_the_cache_and_sees_changes(image_folder, monkeypatch)
     root = image_folder(per_class=3)
     first = scan_folder(root, verbose=False)
     with monkeypatch.context() as m:
-        m.setattr(data, "_inspect", lambda path: pytest.fail(f"{path} inspected again"))
+        m.setattr(images_module, "_inspect", lambda path: pytest.fail(f"{path} inspected again"))
         again = scan_folder(root, verbose=False)
     assert again.paths == first.paths and again.digests == first.digests
     (root / "red" / "red_001.png").write_bytes(b"")  # the file changed: it must be looked at again

@@ -9,12 +9,14 @@ from __future__ import annotations
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from skimage import draw
 
 import tlhelpers as tlh
 from tlhelpers import explain
+from tlhelpers.explain.attribution import _gradcam_fn
 
 SIZE = 48  # synthetic scenes for the localisation test
 
@@ -133,7 +135,7 @@ def test_gradcam_uses_the_logit_not_the_saturated_softmax():
 def test_compiled_function_is_reused_and_model_still_saves(tmp_path):
     model = small_functional()
     tlh.gradcam(model, rgb())
-    assert explain._gradcam_fn(model, "conv_b") is explain._gradcam_fn(model, "conv_b")
+    assert _gradcam_fn(model, "conv_b") is _gradcam_fn(model, "conv_b")
     path = tlh.save_model(model, tmp_path / "m.keras", class_names=["a", "b", "c"])
     loaded, meta = tlh.load_model(path)
     np.testing.assert_allclose(loaded.predict(rgb()[None], verbose=0), model.predict(rgb()[None], verbose=0), atol=1e-6)
@@ -415,12 +417,12 @@ def test_plots_return_their_axes():
     assert len(ax.images) == 2 and tuple(ax.images[1].get_extent()) == (-0.5, 31.5, 31.5, -0.5)
     ax = tlh.plot_activation_grid(np.random.default_rng(0).random((6, 6, 20)), n=9)
     assert ax.images[0].get_array().shape == (3 * 7 - 1, 3 * 7 - 1)
-    df = explain.pd.DataFrame({"layer": ["a", "b"], "dead_fraction": [0.0, 0.1], "sparsity": [0.4, 0.6]})
+    df = pd.DataFrame({"layer": ["a", "b"], "dead_fraction": [0.0, 0.1], "sparsity": [0.4, 0.6]})
     assert len(tlh.plot_sparsity(df).lines) == 2
     axes = tlh.plot_filter_patterns(np.zeros((3, 16, 16, 3), "uint8"), ["a", "b", "c"])
     assert [a.get_title() for a in axes.flat] == ["a", "b", "c"]
-    rdf = explain.pd.DataFrame({"randomized_to": ["(trained)", "top"], "spearman": [1.0, 0.2],
-                                "spearman_min": [1.0, 0.1], "spearman_max": [1.0, 0.3]})
+    rdf = pd.DataFrame({"randomized_to": ["(trained)", "top"], "spearman": [1.0, 0.2],
+                        "spearman_min": [1.0, 0.1], "spearman_max": [1.0, 0.3]})
     rdf.attrs.update(method="gradcam", threshold=0.5)
     ax = tlh.plot_randomization(rdf)
     assert ax.get_legend().get_texts()[0].get_text() == "gradcam"
@@ -430,7 +432,7 @@ def test_plots_return_their_axes():
 def test_explorer_redraws_for_the_chosen_layer_and_class(monkeypatch):
     pytest.importorskip("ipywidgets")
     calls = []
-    real = explain.gradcam
+    real = explain.gradcam  # explorer (in viz) looks gradcam up in tlhelpers.explain when called
     monkeypatch.setattr(explain, "gradcam", lambda *a, **k: calls.append(k) or real(*a, **k))
     model = small_functional()
     panel = tlh.explorer(model, np.stack([rgb(seed=s) for s in range(2)]), class_names=["a", "b", "c"])

@@ -30,7 +30,8 @@ from PIL import Image
 
 from tlhelpers import data
 from tlhelpers.cli import main
-from tlhelpers.data import DatasetInfo, extract_archive, fetch, load_images, scan_folder, to_dataset
+from tlhelpers.data import DatasetInfo, extract_archive, fetch
+from tlhelpers.images import load_images, scan_folder, to_dataset
 from tlhelpers.saving import load_model, save_model
 
 from conftest import colour_image, image_files, one_error_line, write_image_folder

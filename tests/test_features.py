@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tlhelpers.features as features
-from tlhelpers.data import load_images, scan_folder
+from tlhelpers.images import load_images, scan_folder
 from tlhelpers.features import extract_features
 from tlhelpers.bases import load_base
 

@@ -35,6 +35,6 @@ def test_unknown_names_raise_attribute_error():
 
 
 def test_each_module_opens_with_a_docstring_saying_what_it_holds():
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         doc = ast.get_docstring(ast.parse(path.read_text()))
         assert doc and len(doc.splitlines()[0]) > 20, path.name

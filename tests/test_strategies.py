@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers.data import scan_folder
+from tlhelpers.images import scan_folder
 
 
 @pytest.fixture

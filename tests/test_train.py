@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers.data import scan_folder, to_dataset
+from tlhelpers.images import scan_folder, to_dataset
 from tlhelpers.builders import build_classifier, build_head
-from tlhelpers.train import Evaluation, evaluate, fit, optimizer, predict, two_phase
+from tlhelpers.evaluation import Evaluation, evaluate, predict
+from tlhelpers.train import fit, optimizer, two_phase
 from tlhelpers.viz import plot_history
 
 CLASSES = ["a", "b", "c", "d"]  # "d" has no images and is never predicted

@@ -39,11 +39,16 @@ _logging.getLogger("tensorflow").addFilter(_NoRetracingChatter())
 
 _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `import tlhelpers` stays light
     "data": (
-        "REGISTRY", "ImageSet", "example_photos", "fetch", "load_images", "load_splits", "scan_folder",
-        "stratified_split", "to_dataset"
+        "REGISTRY", "fetch"
+    ),
+    "images": (
+        "ImageSet", "example_photos", "load_images", "scan_folder", "to_dataset"
+    ),
+    "splits": (
+        "load_splits", "stratified_split"
     ),
     "explain": (
-        "activations", "conv_layers", "edge_alignment", "explorer", "filter_pattern", "gradcam", "last_conv_layer",
+        "activations", "conv_layers", "edge_alignment", "filter_pattern", "gradcam", "last_conv_layer",
         "randomization_check", "saliency", "smoothgrad", "sparsity_by_depth", "spearman"
     ),
     "features": (
@@ -71,14 +76,20 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "current_profile", "settings"
     ),
     "strategies": (
-        "STRATEGIES", "accuracy_by_size", "available_bases", "compare_bases", "compare_batchnorm_momentum", "compare_strategies", "finetune_recipe",
-        "fit_strategy", "transfer_effects"
+        "STRATEGIES", "finetune_recipe", "fit_strategy"
+    ),
+    "experiments": (
+        "accuracy_by_size", "available_bases", "batchnorm_experiment", "compare_bases", "compare_batchnorm_momentum",
+        "compare_strategies", "transfer_effects"
     ),
     "train": (
-        "Evaluation", "accuracy_interval", "batchnorm_experiment", "class_weights", "classify", "evaluate",
-        "fine_tune", "fit", "join_phases", "predict", "results_table", "two_phase"
+        "class_weights", "fine_tune", "fit", "join_phases", "two_phase"
+    ),
+    "evaluation": (
+        "Evaluation", "accuracy_interval", "classify", "evaluate", "predict", "results_table"
     ),
     "viz": (
+        "explorer",
         "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_base_comparison", "plot_confusion",
         "plot_domain_similarity", "plot_examples", "plot_explanations", "plot_filter_patterns", "plot_heatmap",
         "plot_history", "plot_history_grid", "plot_images", "plot_misclassified", "plot_randomization",
@@ -107,8 +118,9 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("bases", "builders", "cli", "data", "efficientnet_lite", "exercises", "explain", "features", "formalism",
-               "models", "offline", "profile", "saving", "strategies", "train", "viz")
+_SUBMODULES = ("bases", "builders", "cli", "data", "efficientnet_lite", "evaluation", "exercises", "experiments",
+               "explain", "features", "formalism", "images", "models", "offline", "profile", "saving", "splits",
+               "strategies", "train", "viz")
 __all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,3 +32,9 @@ def atomic_path(path: str | Path, *, suffix: str | None = None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    """Write `obj` as JSON to `path`, whole or not at all."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj))

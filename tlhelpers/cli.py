@@ -109,11 +109,12 @@ def _check_fit_numbers(args, min_size: int) -> None:
 def _fit(args) -> int:
     import keras
 
-    from .data import deduplicate, scan_folder, stratified_split
     from .bases import ARCHS
+    from .evaluation import evaluate
+    from .images import scan_folder
     from .saving import save_model
+    from .splits import deduplicate, stratified_split
     from .strategies import fit_strategy
-    from .train import evaluate
 
     if args.base is None:
         args.base = "mobilenet_v2" if args.weights.lower() == "offline" else "efficientnet_lite0"
@@ -156,7 +157,9 @@ def _fit(args) -> int:
 
 
 def _check_classes(meta, data_dir: Path):
-    found = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    from .images import class_folders
+
+    found = class_folders(data_dir)
     if found != sorted(meta["class_names"]):
         raise ValueError(
             f"the model was trained on classes {meta['class_names']} but {data_dir} has {found}; "
@@ -165,9 +168,9 @@ def _check_classes(meta, data_dir: Path):
 
 
 def _evaluate(args) -> int:
-    from .data import scan_folder
+    from .evaluation import evaluate
+    from .images import scan_folder
     from .saving import load_model
-    from .train import evaluate
 
     if not args.data_dir.is_dir():
         raise FileNotFoundError(f"folder {args.data_dir} does not exist; pass a folder with one subfolder per class.")
@@ -192,7 +195,7 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     import numpy as np
 
-    from .data import image_problem, load_images
+    from .images import image_problem, load_images
     from .saving import load_model
 
     model, meta = load_model(args.model)
@@ -223,7 +226,7 @@ def _explain(args) -> int:
     from matplotlib.figure import Figure
 
     from ._atomic import atomic_path
-    from .data import image_problem, load_images
+    from .images import image_problem, load_images
     from .explain import gradcam, last_conv_layer, saliency, smoothgrad
     from .saving import load_model
     from .viz import plot_heatmap

@@ -15,7 +15,8 @@ import os
 import numpy as np
 
 from ._atomic import atomic_path
-from .data import ImageSet, cache_home, to_dataset
+from .data import cache_home
+from .images import ImageSet, to_dataset
 from .bases import Base
 
 
@@ -212,7 +213,7 @@ def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 
     """
     import pandas as pd
 
-    from .train import accuracy_interval
+    from .evaluation import accuracy_interval
 
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}.")

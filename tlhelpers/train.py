@@ -1,20 +1,18 @@
-"""Training and evaluation: compile-and-fit in one call, two-phase fine-tuning, metrics.
+"""Training: compile-and-fit in one call, fine-tuning the top blocks of a base, and both as two phases.
 
 Example:
     >>> history = fit(model, train_ds, val_ds, epochs=5)
-    >>> result = evaluate(model, test_images)
-    >>> result.accuracy, result.table()
+    >>> history = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import keras
 import numpy as np
 
-from .data import ImageSet, to_dataset
+from .images import ImageSet
 
 
 def optimizer(name: str, learning_rate: float, *, momentum: float = 0.9) -> keras.optimizers.Optimizer:
@@ -142,204 +140,8 @@ def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, 
                class_weight=class_weight, verbose=verbose)
 
 
-def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_weights: list, epochs: int,
-                         top_blocks: int, optimizer_name: str = "sgd", learning_rate: float = 1e-4,
-                         class_weight: dict | None = None, seed: int = 0):
-    """Run phase 2 twice from `start_weights`: BatchNormalization frozen, then in training mode.
-
-    Both runs see the same batches and augmentations (same seed). Returns a DataFrame with one
-    row per mode: validation accuracy after each epoch, and how far the BatchNormalization
-    moving means moved (mean absolute change). The model gets its current weights back, and
-    the base is frozen again, so the experiment leaves no trace.
-
-    Example:
-        >>> after_head = model.get_weights()   # right after phase 1
-        >>> batchnorm_experiment(model, base, train_ds, val_ds, start_weights=after_head, epochs=3, top_blocks=2)
-    """
-    import pandas as pd
-
-    from .bases import as_model, freeze
-
-    bn = [layer for layer in as_model(base)._flatten_layers(include_self=False)
-          if isinstance(layer, keras.layers.BatchNormalization)]
-    current = model.get_weights()
-    rows = {}
-    try:
-        for label, train_bn in (("frozen (inference mode)", False), ("training mode", True)):
-            model.set_weights(start_weights)
-            before = [layer.moving_mean.numpy().copy() for layer in bn]
-            keras.utils.set_random_seed(seed)
-            h = fine_tune(model, base, train, validation, epochs=epochs, top_blocks=top_blocks,
-                          optimizer_name=optimizer_name, learning_rate=learning_rate, class_weight=class_weight,
-                          train_batchnorm=train_bn, verbose=0)
-            drift = float(np.mean([np.abs(layer.moving_mean.numpy() - b).mean() for layer, b in zip(bn, before)]))
-            rows[f"BatchNorm {label}"] = {
-                **{f"val. accuracy, epoch {i + 1}": v for i, v in enumerate(h["val_accuracy"])},
-                "moving-mean change": drift,
-            }
-    finally:
-        model.set_weights(current)
-        freeze(base, verbose=False)
-    table = pd.DataFrame(rows).T
-    table.index.name = "phase 2 with"
-    return table
-
-
 def join_phases(first: dict, second: dict) -> dict:
     """One history from two phases, with `phase_boundary` set for `plot_history`."""
     merged = {k: first[k] + second.get(k, []) for k in first if k != "phase_boundary"}
     merged["phase_boundary"] = len(first["loss"])
     return merged
-
-
-def classify(model: keras.Model, paths, classes: list, *, top: int = 3):
-    """Return a DataFrame of the `top` most probable classes for each image file.
-
-    Example:
-        >>> classify(model, ["my_bottle.jpg"], class_names)
-    """
-    import pandas as pd
-
-    from .data import load_images
-
-    paths = [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "suffix") else list(paths)
-    probs = model.predict(load_images(paths, image_size=model.input_shape[1]), verbose=0)
-    if probs.shape[-1] != len(classes):
-        raise ValueError(f"the model predicts {probs.shape[-1]} classes but {len(classes)} class names were given.")
-    rows = []
-    for path, p in zip(paths, probs):
-        for rank, i in enumerate(np.argsort(-p)[:top], start=1):
-            rows.append({"image": str(path), "rank": rank, "class": classes[i], "probability": float(p[i])})
-    return pd.DataFrame(rows).set_index(["image", "rank"])
-
-
-def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities for an ImageSet, a dataset, or an array of images or features."""
-    if isinstance(data, ImageSet):
-        image_size = image_size or model.input_shape[1]
-        data = to_dataset(data, image_size=image_size, batch_size=batch_size, cache=False)
-        return model.predict(data, verbose=0)
-    return model.predict(data, batch_size=batch_size, verbose=0)
-
-
-@dataclasses.dataclass
-class Evaluation:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix of one model on one set."""
-
-    classes: list
-    y_true: np.ndarray
-    y_prob: np.ndarray
-
-    @property
-    def y_pred(self) -> np.ndarray:
-        return self.y_prob.argmax(axis=1)
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.y_pred == self.y_true).mean())
-
-    def interval(self, level: float = 0.95) -> tuple[float, float]:
-        """The Wilson score interval of the accuracy at `level`: the test set's own noise."""
-        return accuracy_interval(int((self.y_pred == self.y_true).sum()), len(self.y_true), level=level)
-
-    def summary(self) -> str:
-        """'97.1% (95% CI 96.0-97.9%, 1000 images)': the accuracy with its interval, for prose and tables."""
-        lo, hi = self.interval()
-        return f"{self.accuracy:.1%} (95% CI {lo:.1%}–{hi:.1%}, {len(self.y_true)} images)"
-
-    @property
-    def confusion(self) -> np.ndarray:
-        """confusion[i, j]: images of true class i predicted as class j."""
-        k = len(self.classes)
-        return np.bincount(self.y_true * k + self.y_pred, minlength=k * k).reshape(k, k)
-
-    def per_class(self) -> dict:
-        cm = self.confusion
-        out = {}
-        for i, name in enumerate(self.classes):
-            tp, predicted, actual = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
-            precision = tp / predicted if predicted else 0.0
-            recall = tp / actual if actual else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            out[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)}
-        return out
-
-    def misclassified(self) -> np.ndarray:
-        """Indices of the wrongly classified images, most confident mistakes first."""
-        wrong = np.flatnonzero(self.y_pred != self.y_true)
-        return wrong[np.argsort(-self.y_prob[wrong].max(axis=1))]
-
-    def table(self):
-        """Per-class metrics as a pandas DataFrame."""
-        import pandas as pd
-
-        table = pd.DataFrame(self.per_class()).T
-        table["support"] = table["support"].astype(int)
-        return table
-
-    def to_dict(self) -> dict:
-        return {
-            "accuracy": self.accuracy, "accuracy_95_interval": list(self.interval()), "n_images": int(len(self.y_true)),
-            "classes": list(self.classes),
-            "per_class": self.per_class(), "confusion_matrix": self.confusion.tolist(),
-        }
-
-
-def accuracy_interval(correct: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
-    """Return the Wilson score interval for `correct` successes out of `n` (a binomial proportion).
-
-    A test accuracy measured on n images is itself uncertain; two models whose intervals overlap
-    widely have not been told apart by that test set.
-
-    Example:
-        >>> accuracy_interval(950, 1000)
-        (0.935, 0.962)
-    """
-    from statistics import NormalDist
-
-    if n < 1 or not 0 <= correct <= n:
-        raise ValueError(f"need 0 <= correct <= n and n >= 1, got correct={correct}, n={n}.")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
-
-def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_size: int = 32) -> Evaluation:
-    """Evaluate `model` on an ImageSet (or an (x, y) tuple of features); return an Evaluation.
-
-    Example:
-        >>> result = evaluate(model, splits["test"])
-        >>> print(f"{result.accuracy:.1%}")
-    """
-    if isinstance(data, ImageSet):
-        y_true, classes = data.labels, classes or data.class_names
-        y_prob = predict(model, data, batch_size=batch_size)
-    else:
-        x, y_true = data
-        if classes is None:
-            raise ValueError("pass classes=[...] when evaluating on arrays.")
-        y_prob = predict(model, x, batch_size=batch_size)
-    return Evaluation(list(classes), np.asarray(y_true, dtype=int), np.asarray(y_prob))
-
-
-def results_table(results: dict, *, weights: dict | None = None):
-    """A DataFrame with one row per approach: test accuracy, test images, and the weights used.
-
-    Example:
-        >>> results_table({"from scratch": ev1, "fine-tuning": ev2},
-        ...               weights={"from scratch": "none", "fine-tuning": base.weights})
-    """
-    import pandas as pd
-
-    table = pd.DataFrame(
-        {name: {"test accuracy": round(r.accuracy, 3), "95% interval": "{:.3f}–{:.3f}".format(*r.interval()),
-                "test images": len(r.y_true)} for name, r in results.items()}
-    ).T
-    table["test accuracy"] = table["test accuracy"].astype(float)
-    table["test images"] = table["test images"].astype(int)
-    if weights is not None:
-        table["weights"] = [weights.get(name, "") for name in results]
-    table.index.name = "approach"
-    return table

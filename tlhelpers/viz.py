@@ -1,5 +1,8 @@
 """Plots for the chapters: each function draws on an axes (made if not given) and returns it.
 
+The one exception is `explorer`, an ipywidgets panel for live notebooks that redraws Grad-CAM
+and a channel's activations as you pick an image, a layer, a channel and a class.
+
 Example:
     >>> ax = plot_history({"from scratch": h1, "features": h2})
     >>> plot_confusion(result.confusion, result.classes)
@@ -7,8 +10,13 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
+
+if TYPE_CHECKING:  # for annotations only: drawing needs no Keras
+    import keras
 
 
 def _axes(ax, figsize=(6, 4)):
@@ -80,7 +88,7 @@ def plot_confusion(matrix, classes, *, ax=None, normalize: bool = False):
 
 def plot_misclassified(evaluation, images, *, n: int = 8, image_size: int = 160, ncols: int = 4):
     """The `n` most confident mistakes of an Evaluation, titled 'true → predicted (p)'."""
-    from .data import load_images
+    from .images import load_images
 
     idx = evaluation.misclassified()[:n]
     if len(idx) == 0:
@@ -96,7 +104,7 @@ def plot_misclassified(evaluation, images, *, n: int = 8, image_size: int = 160,
 
 def plot_examples(images, *, n: int = 8, image_size: int = 160, ncols: int = 4, seed: int = 0):
     """A few random images of an ImageSet, titled with their class."""
-    from .data import load_images
+    from .images import load_images
 
     idx = np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False)
     pixels = load_images([images.paths[i] for i in idx], image_size=image_size)
@@ -469,3 +477,46 @@ def plot_explanations(images, maps, titles=None, *, ncols: int = 4, size: float 
             if titles is not None:
                 ax.set_title(titles[i], fontsize="small")
     return axes
+
+
+# --------------------------------------------------------------------------- live notebooks
+def explorer(model: keras.Model, images, *, class_names: Sequence[str] | None = None):
+    """Return an ipywidgets panel: pick an image, layer, channel and class; see Grad-CAM and the channel.
+
+    For live notebooks only (the book shows static figures); needs ipywidgets.
+
+    Example:
+        >>> explorer(model, images[:8], class_names=["cat", "dog"])
+    """
+    try:
+        import ipywidgets as w
+    except ImportError:
+        raise ImportError("explorer needs ipywidgets: pip install ipywidgets") from None
+
+    from .explain import activations, gradcam, last_conv_layer
+    from .explain._graph import _CONV, _batch, _graph, _is_feature_map, _n_classes
+
+    batch = _batch(images, model)
+    g = _graph(model)
+    first = next((i for i, (lay, _, _) in enumerate(g.order) if isinstance(lay, _CONV)), 0)
+    names = list(dict.fromkeys(lay.name for lay, _, out in g.order[first:] if _is_feature_map(lay, out)))
+    names = names or [last_conv_layer(model)]
+    classes = list(class_names or [str(i) for i in range(_n_classes(model))])
+    pick_image = w.Dropdown(options=[(f"image {i}", i) for i in range(len(batch))], description="image")
+    pick_layer = w.Dropdown(options=names, value=last_conv_layer(model), description="layer")
+    pick_channel = w.IntSlider(0, min=0, max=int(g.tensor(pick_layer.value).shape[-1]) - 1, description="channel")
+    pick_class = w.Dropdown(options=[("predicted", -1)] + [(c, i) for i, c in enumerate(classes)], description="class")
+    pick_layer.observe(lambda ch: setattr(pick_channel, "max", int(g.tensor(ch["new"]).shape[-1]) - 1), names="value")
+
+    def draw(i, layer, channel, k):
+        fig, (a, b) = plt.subplots(1, 2, figsize=(8, 4), layout="constrained")
+        heat, cls = gradcam(model, batch[i], layer=layer, class_index=None if k < 0 else k)
+        plot_heatmap(batch[i], heat, ax=a)
+        a.set_title(f"Grad-CAM for {classes[cls]} at {layer}", fontsize="small")
+        b.imshow(activations(model, batch[i], layer)[..., channel], cmap="viridis")
+        b.set_title(f"{layer}, channel {channel}", fontsize="small")
+        b.axis("off")
+        plt.show()
+
+    out = w.interactive_output(draw, {"i": pick_image, "layer": pick_layer, "channel": pick_channel, "k": pick_class})
+    return w.VBox([w.HBox([pick_image, pick_layer]), w.HBox([pick_channel, pick_class]), out])

@@ -1,0 +1,123 @@
+"""Splitting ImageSets without leaks: deduplication, stratified splits, and the course's dataset splits.
+
+Example:
+    >>> splits = load_splits("cats_and_dogs_filtered")
+    >>> train = splits["train"].sample(per_class=100, seed=0)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._atomic import write_json_atomic
+from .data import _info, cache_home, fetch
+from .images import ImageSet, scan_folder
+
+
+def deduplicate(images: ImageSet) -> tuple[ImageSet, int]:
+    """Keep one file of each group of byte-identical files; return (images, number removed)."""
+    seen, keep = set(), []
+    for i, d in enumerate(images.digests):
+        if d not in seen:
+            seen.add(d)
+            keep.append(i)
+    out = images.take(keep)
+    out.report = images.report
+    return out, len(images) - len(keep)
+
+
+def stratified_split(images: ImageSet, fractions: dict, *, seed: int = 0) -> dict:
+    """Split `images` into named parts by `fractions`, per class, never splitting identical files.
+
+    Files with the same content hash always land in the same part, so no image can be
+    both trained on and tested on.
+
+    Example:
+        >>> parts = stratified_split(images, {"train": 0.7, "validation": 0.15, "test": 0.15}, seed=0)
+        >>> len(parts["train"]) + len(parts["validation"]) + len(parts["test"]) == len(images)
+        True
+    """
+    names = list(fractions)
+    total = sum(fractions.values())
+    if any(f < 0 for f in fractions.values()) or not np.isclose(total, 1.0):
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}.")
+    digests = images.digests or [p for p in images.paths]
+    rng = np.random.default_rng(seed)
+    chosen = {n: [] for n in names}
+    bounds = np.cumsum([fractions[n] for n in names])
+    for c in range(len(images.class_names)):
+        groups: dict = {}
+        for i in np.flatnonzero(images.labels == c):
+            groups.setdefault(digests[i], []).append(int(i))
+        order = [groups[k] for k in sorted(groups)]
+        order = [order[j] for j in rng.permutation(len(order))]
+        n_files = sum(len(g) for g in order)
+        done = 0
+        for g in order:
+            position = (done + 0.5 * len(g)) / n_files
+            part = names[int(np.searchsorted(bounds, position, side="right"))] if position < bounds[-1] else names[-1]
+            chosen[part].extend(g)
+            done += len(g)
+    # A picture filed under two classes (conflicting labels) is kept once, in the first part that
+    # received it; its copies under other labels are dropped.
+    owner = {}
+    for n in names:
+        for i in chosen[n]:
+            owner.setdefault(digests[i], n)
+    return {n: images.take(sorted(i for i in chosen[n] if owner[digests[i]] == n)) for n in names}
+
+
+def load_splits(
+    name: str, *, seed: int = 0, val_fraction: float | None = None, test_fraction: float = 0.15,
+    verbose: bool = True,
+) -> dict:
+    """Return {"train", "validation", "test"} ImageSets of a registry dataset, fetching it if needed.
+
+    Where the archive has an official held-out split, it becomes the test set and the
+    validation set is carved out of the official training set. Otherwise the whole set is
+    split train/validation/test (70/15/15 by default). Byte-identical duplicates are removed, splits are
+    stratified and seeded, and no file content appears in two splits. The split is saved
+    as a manifest under the cache folder.
+
+    Example:
+        >>> splits = load_splits("trashnet")
+        >>> {k: len(v) for k, v in splits.items()}
+    """
+    info = _info(name)
+    root = fetch(name)
+    if val_fraction is None:
+        val_fraction = 0.2 if info.official_splits else 0.15
+    if info.official_splits:
+        train_all = scan_folder(root / info.official_splits["train"], verbose=verbose)
+        test = scan_folder(root / info.official_splits["test"], class_names=train_all.class_names, verbose=verbose)
+        test, dup_test = deduplicate(test)
+        train_all, dup_train = deduplicate(train_all)
+        leaked = set(test.digests)
+        keep = [i for i, d in enumerate(train_all.digests) if d not in leaked]
+        n_leak = len(train_all) - len(keep)
+        train_all = train_all.take(keep)
+        parts = stratified_split(train_all, {"train": 1 - val_fraction, "validation": val_fraction}, seed=seed)
+        parts["test"] = test
+        removed = dup_test + dup_train
+        note = f"; {n_leak} training files identical to test files removed" if n_leak else ""
+    else:
+        images = scan_folder(root, verbose=verbose)
+        images, removed = deduplicate(images)
+        fr = {"train": 1 - val_fraction - test_fraction, "validation": val_fraction, "test": test_fraction}
+        parts = stratified_split(images, fr, seed=seed)
+        note = ""
+    names = info.class_names
+    for part in parts.values():
+        part.class_names = [names.get(c, c) for c in part.class_names]
+    manifest = {
+        "dataset": name, "root": str(root), "seed": seed,
+        "splits": {k: [[os.path.relpath(p, root), int(l)] for p, l in zip(v.paths, v.labels)] for k, v in parts.items()},
+        "class_names": parts["train"].class_names,
+    }
+    write_json_atomic(cache_home() / "splits" / f"{name}-seed{seed}.json", manifest)
+    if verbose:
+        sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
+        print(f"{name}: {sizes} images; {removed} byte-identical duplicates removed{note}.")
+    return parts
