@@ -19,11 +19,15 @@ export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv book test unit notebooks book-strict bench student clean
+.PHONY: help venv book test test-full lint strip unit notebooks book-strict bench student clean
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, then a book build that executes every chapter and fails on any warning"
-	@echo "            or failing cell (the chapters' hidden assert cells included)"
+	@echo "            or failing cell (the chapters' hidden assert cells included); make lint first"
+	@echo "make test-full  TL_PROFILE=full: lint, unit tests, then every notebook under nbval (needs Keras's ImageNet"
+	@echo "            weights in KERAS_HOME or ~/.keras/models: the full profile stops without them; meant for a GPU)"
+	@echo "make lint   ruff check, and that every notebook is stored without outputs or execution counts"
+	@echo "make strip  remove outputs and execution counts from every notebook (cell ids and tags are kept)"
 	@echo "make notebooks  every notebook under nbval (cell-by-cell report; slower, not part of make test)"
 	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
 	@echo "make student  a copy of the notebooks without solution cells, in student/"
@@ -43,8 +47,28 @@ seed-keras:
 	@if [ -n "$${KERAS_HOME:-}" ] && [ -d "$(SHARED)/keras/models" ]; then \
 	  mkdir -p "$$KERAS_HOME/models" && cp -n "$(SHARED)"/keras/models/* "$$KERAS_HOME/models/"; fi
 
-book: venv
-	$(BIN)/jupyter-book build . --all --keep-going
+# The chapters execute two at a time (longest first) into the book's execution cache, jupyter-cache's
+# _build/.jupyter_cache; the build then takes their outputs from there and executes whatever is not cached (a
+# notebook that failed there fails again in the build, with its traceback). A chapter whose code is unchanged since
+# its last successful run under the same TL_PROFILE and TL_DATA_DIR is not executed again; `make clean` empties it.
+NB_CACHE := _build/.jupyter_cache
+NB_ORDER := $(addprefix notebooks/,04_trash_classifier.ipynb 01_what_is_transfer_learning.ipynb source_model.ipynb \
+	03_cats_vs_dogs.ipynb 05_what_convnets_learn.ipynb 02_domains_and_tasks.ipynb benchmarks.ipynb)
+
+.PHONY: execute
+execute: venv
+	@settings="profile=$${TL_PROFILE:-default} data=$${TL_DATA_DIR:-}"; \
+	if [ -f $(NB_CACHE)/run-settings ] && [ "$$(cat $(NB_CACHE)/run-settings)" != "$$settings" ]; then \
+	  echo "make execute: $$settings differs from the cached run's: clearing $(NB_CACHE)"; rm -rf $(NB_CACHE); fi; \
+	mkdir -p $(NB_CACHE) && echo "$$settings" > $(NB_CACHE)/run-settings
+	$(BIN)/python -c "import sys; from jupyter_cache import get_cache; \
+	  cache = get_cache(sys.argv[1]); [cache.add_nb_to_project(nb) for nb in sys.argv[2:]]" $(NB_CACHE) $(NB_ORDER)
+	$(BIN)/jcache project -p $(NB_CACHE) execute -e local-parallel -t 900
+
+book: venv execute
+	start=$$(date +%s); $(BIN)/jupyter-book build . --all --keep-going; mkdir -p benchmarks/results; \
+	  printf '{"benchmark": "make_book", "seconds": %s, "cpus": %s, "profile": "%s"}\n' \
+	  "$$(( $$(date +%s) - start ))" "$$(nproc)" "$${TL_PROFILE:-default}" > benchmarks/results/make_book.json
 	@echo; echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 unit: venv
@@ -53,7 +77,7 @@ unit: venv
 notebooks: venv
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-book-strict: venv
+book-strict: venv execute
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 # Each chapter executes once, in the strict book build: a failing cell (a hidden assert included) is a
@@ -61,8 +85,27 @@ book-strict: venv
 # The unit tests keep about one core busy and the chapters a little more, so on two cores the two run side by
 # side (each one's output printed whole when it finishes).
 test: venv
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit book-strict
 	@echo "make test: all checks passed"
+
+# The full profile with real ImageNet weights, one notebook after another under nbval: the GPU job's check.
+test-full: venv
+	TL_PROFILE=full $(MAKE) --no-print-directory lint unit
+	TL_PROFILE=full $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	@echo "make test-full: all checks passed"
+
+LINTED := tlhelpers tests benchmarks data_scripts
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	@$(BIN)/nbstripout --verify --keep-id $(NOTEBOOKS) || { \
+	  echo "make lint: the notebooks above are stored with outputs or execution counts: run \`make strip\`"; exit 1; }
+	@echo "make lint: ruff and notebook checks passed"
+
+strip: venv
+	$(BIN)/nbstripout --keep-id $(NOTEBOOKS)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers.efficientnet_lite import efficientnet_lite0, preprocess
 from tlhelpers.bases import ImagePreprocess
+from tlhelpers.efficientnet_lite import efficientnet_lite0, preprocess
 from tlhelpers.explain.sanity import _weighted_layers
 
 SIZE = 64

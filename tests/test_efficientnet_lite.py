@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers import efficientnet_lite as el
 from tlhelpers import bases
+from tlhelpers import efficientnet_lite as el
 from tlhelpers.bases import load_base
 from tlhelpers.offline import WeightsUnavailableError
 
@@ -83,7 +83,7 @@ def _np_forward(sd, image):
     relu6 = lambda v: np.clip(v, 0, 6)  # noqa: E731
     x = relu6(_np_bn(_np_conv((image - 127.0) / 128.0, sd["_conv_stem.weight"], 2), sd, "_bn0"))
     i = 0
-    for expand, kernel, stride, filters, repeats in el.STAGES:
+    for expand, _kernel, stride, filters, repeats in el.STAGES:
         for r in range(repeats):
             p, s, inp = f"_blocks.{i}", stride if r == 0 else 1, x
             if expand != 1:

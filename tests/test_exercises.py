@@ -58,3 +58,30 @@ def test_every_chapter_solution_is_tagged():
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no notebooks"):
         write_student_versions(tmp_path / "nothing", tmp_path / "out")
+
+
+def test_student_build_of_the_real_chapters_drops_every_solution_and_keeps_every_exercise(tmp_path):
+    """`make student` on notebooks/: no solution cell, marker or answer key survives; every exercise does."""
+    from pathlib import Path
+
+    src = Path(__file__).parents[1] / "notebooks"
+    written = write_student_versions(src, tmp_path)
+    assert sorted(p.name for p, _ in written) == sorted(p.name for p in src.glob("*.ipynb"))
+
+    def text(cell):
+        return "".join(cell["source"])
+
+    def exercises(nb):
+        return sum(text(c).count("```{exercise}") for c in nb["cells"])
+
+    for path, _ in written:
+        source = json.loads((src / path.name).read_text())
+        student = json.loads(path.read_text())
+        for cell in student["cells"]:
+            assert "solution" not in cell["metadata"].get("tags", []), f"{path.name}: a solution cell survived"
+            assert "{solution-start}" not in text(cell) and "{solution-end}" not in text(cell), path.name
+            assert "Answer key" not in text(cell), f"{path.name}: the answer key survived"
+        assert exercises(student) == exercises(source), f"{path.name}: an exercise was dropped"
+        if path.name[:2] in {"01", "02", "03", "04", "05"}:  # the chapters end with questions and their key
+            assert any("## Questions" in text(c) for c in student["cells"]), path.name
+            assert any("Answer key" in text(c) for c in source["cells"]), path.name

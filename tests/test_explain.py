@@ -436,7 +436,7 @@ def test_explorer_redraws_for_the_chosen_layer_and_class(monkeypatch):
     monkeypatch.setattr(explain, "gradcam", lambda *a, **k: calls.append(k) or real(*a, **k))
     model = small_functional()
     panel = tlh.explorer(model, np.stack([rgb(seed=s) for s in range(2)]), class_names=["a", "b", "c"])
-    (image, layer), (channel, cls) = panel.children[0].children, panel.children[1].children
+    (_, layer), (channel, cls) = panel.children[0].children, panel.children[1].children
     assert layer.value == "conv_b" and channel.max == 7
     assert calls == [{"layer": "conv_b", "class_index": None}]  # drawn once on creation
     layer.value, cls.value = "conv_a", 2

@@ -544,7 +544,7 @@ def test_evaluate_json_stdout_is_only_json_with_skipped_files_and_warnings(pets_
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
             warnings.formatwarning(message, category, filename, lineno, line))
-        warnings.warn("a warning while evaluating", UserWarning)
+        warnings.warn("a warning while evaluating", UserWarning, stacklevel=1)
         assert main(["evaluate", str(pets_model), str(root), "--json"]) == 0
     out, err = capfd.readouterr()  # file-descriptor level: catches C++ and print() alike
     assert "a warning while evaluating" in err

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import tlhelpers.features as features
-from tlhelpers.images import load_images, scan_folder
-from tlhelpers.features import extract_features
 from tlhelpers.bases import load_base
+from tlhelpers.features import extract_features
+from tlhelpers.images import load_images, scan_folder
 
 from conftest import write_image_folder
 

@@ -27,7 +27,7 @@ def test_every_exported_name_resolves_to_its_module():
 
 def test_unknown_names_raise_attribute_error():
     try:
-        tlh.no_such_helper
+        _ = tlh.no_such_helper
     except AttributeError as err:
         assert "no_such_helper" in str(err)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 import tlhelpers as tlh
 import tlhelpers.offline as offline
 from tlhelpers.bases import load_base
-from tlhelpers.offline import WeightsUnavailableError
 
 WEIGHTS = Path(offline.__file__).parent / "weights"
 

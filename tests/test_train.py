@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers.images import scan_folder, to_dataset
 from tlhelpers.builders import build_classifier, build_head
 from tlhelpers.evaluation import Evaluation, evaluate, predict
+from tlhelpers.images import scan_folder, to_dataset
 from tlhelpers.train import fit, optimizer, two_phase
 from tlhelpers.viz import plot_history
 

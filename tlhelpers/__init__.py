@@ -72,6 +72,8 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "saving": (
         "load_model", "save_model"
     ),
+    "chapter": ("setup_chapter",),
+    "checks": ("check",),
     "profile": (
         "current_profile", "settings"
     ),
@@ -83,7 +85,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "compare_strategies", "transfer_effects"
     ),
     "train": (
-        "class_weights", "fine_tune", "fit", "join_phases", "two_phase"
+        "class_weights", "distribution", "fine_tune", "fit", "join_phases", "two_phase"
     ),
     "evaluation": (
         "Evaluation", "accuracy_interval", "classify", "evaluate", "predict", "results_table"
@@ -118,9 +120,9 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("bases", "builders", "cli", "data", "efficientnet_lite", "evaluation", "exercises", "experiments",
-               "explain", "features", "formalism", "images", "models", "offline", "profile", "saving", "splits",
-               "strategies", "train", "viz")
+_SUBMODULES = ("bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
+               "exercises", "experiments", "explain", "features", "formalism", "images", "models", "offline", "profile", "saving",
+               "splits", "strategies", "train", "viz")
 __all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"

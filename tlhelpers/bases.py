@@ -17,6 +17,8 @@ from typing import Callable
 import keras
 import numpy as np
 
+from .choices import BASE_NAMES
+
 
 @dataclasses.dataclass(frozen=True)
 class ArchSpec:
@@ -53,8 +55,8 @@ ARCHS = {
 }
 STAND_IN_ARCH = "efficientnet_lite0"  # the ImageNet base that stands in, offline, for any other
 STAND_IN_LABEL = "EfficientNet-Lite0, ImageNet weights — offline stand-in"
-ARCH_NAMES = {"vgg16": "VGG16", "resnet50": "ResNet50", "mobilenet_v2": "MobileNetV2", "xception": "Xception",
-              "inception_v3": "InceptionV3", "efficientnet_lite0": "EfficientNet-Lite0"}
+ARCH_NAMES = BASE_NAMES
+assert list(ARCHS) == list(ARCH_NAMES), "tlhelpers.choices.BASE_NAMES must list the bases of ARCHS, in order"
 
 
 def _arch(name: str) -> ArchSpec:

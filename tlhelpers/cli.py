@@ -2,6 +2,7 @@
 
     tlh fit DATA_DIR --strategy two-phase --epochs 10 --out model.keras      # EfficientNet-Lite0, ImageNet weights
     tlh fit DATA_DIR --strategy two-phase --weights offline --image-size 96 --out model.keras
+    tlh fit DATA_DIR --distribute mirrored --batch-size 64 --out model.keras   # 64 split across the GPUs
     tlh evaluate model.keras DATA_DIR --json
     tlh predict model.keras photo1.jpg photo2.jpg
     tlh explain model.keras photo1.jpg --method gradcam --out why.png
@@ -31,8 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .bases import ARCHS
-    from .strategies import STRATEGIES
+    from .choices import BASE_NAMES, DISTRIBUTIONS, STRATEGIES  # names only: --help needs no TensorFlow
 
     p = _Parser(prog="tlh", description="Transfer learning on your own folder of images.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("data_dir", type=Path)
     f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
     f.add_argument("--base", default=None,
-                   help=f"one of: {', '.join(ARCHS)} (default: efficientnet_lite0, whose ImageNet weights install "
+                   help=f"one of: {', '.join(BASE_NAMES)} (default: efficientnet_lite0, whose ImageNet weights install "
                         "offline; mobilenet_v2 with --weights offline)")
     f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, trained on "
                    "Imagenette, no download); none; or a path to a weights file")
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--val-fraction", type=float, default=0.2)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--distribute", choices=DISTRIBUTIONS, default="auto",
+                   help="tf.distribute strategy: auto (MirroredStrategy when more than one GPU is visible, else one "
+                        "device), mirrored (every GPU, or the logical CPUs), none; --batch-size is the global batch, "
+                        "split across the replicas (default: auto)")
     f.add_argument("--out", type=Path, required=True, help="where to save the model (.keras)")
 
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
@@ -146,6 +150,7 @@ def _fit(args) -> int:
     model, history, base = fit_strategy(
         args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
         epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False, unfreeze=unfreeze,
+        distribute=args.distribute,
     )
     result = evaluate(model, val)
     save_model(model, args.out, class_names=images.class_names, extra={
@@ -226,8 +231,8 @@ def _explain(args) -> int:
     from matplotlib.figure import Figure
 
     from ._atomic import atomic_path
-    from .images import image_problem, load_images
     from .explain import gradcam, last_conv_layer, saliency, smoothgrad
+    from .images import image_problem, load_images
     from .saving import load_model
     from .viz import plot_heatmap
 
@@ -304,8 +309,8 @@ def main(argv=None) -> int:
         for s in previous:
             signal.signal(s, _on_signal)
     try:
+        args = _parser().parse_args(argv)  # --help and bad arguments end here, before TensorFlow loads
         _import_tensorflow_quietly()
-        args = _parser().parse_args(argv)
         return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through _on_signal
         signum = getattr(err, "signum", signal.SIGINT)

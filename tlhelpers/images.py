@@ -218,7 +218,7 @@ def _inspected(root: Path, files: list, verbose: bool) -> dict:
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
             results = pool.map(lambda t: _inspect(t[0]), todo)
-            for (p, rel, st), (problem, digest) in tqdm(
+            for (_, rel, st), (problem, digest) in tqdm(
                 zip(todo, results), total=len(todo), desc=f"checking {root.name}",
                 disable=not verbose or len(todo) < 500, leave=False,
             ):

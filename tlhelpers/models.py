@@ -7,13 +7,41 @@
 """
 
 from .bases import (  # noqa: F401
-    ARCH_NAMES, ARCHS, OFFLINE_ALPHA, OFFLINE_ARCH, OFFLINE_LABEL, SHORT_RUN_BN_MOMENTUM, STAND_IN_ARCH, STAND_IN_LABEL,
-    ArchSpec, Base, ImagePreprocess, block_layers, block_outputs, blocks, construct, freeze, keras_models_dir,
-    load_base, preprocess_fn, set_batchnorm_momentum, set_trainable, trainable_report, truncate, unfreeze_top_blocks,
+    ARCH_NAMES,
+    ARCHS,
+    OFFLINE_ALPHA,
+    OFFLINE_ARCH,
+    OFFLINE_LABEL,
+    SHORT_RUN_BN_MOMENTUM,
+    STAND_IN_ARCH,
+    STAND_IN_LABEL,
+    ArchSpec,
+    Base,
+    ImagePreprocess,
+    block_layers,
+    block_outputs,
+    blocks,
+    construct,
+    freeze,
+    keras_models_dir,
+    load_base,
+    preprocess_fn,
+    set_batchnorm_momentum,
+    set_trainable,
+    trainable_report,
+    truncate,
+    unfreeze_top_blocks,
 )
 from .builders import RandomShear, augmentation, build_classifier, build_head, small_convnet, stack  # noqa: F401
 from .offline import (  # noqa: F401
-    IMAGENETTE_CLASSES, WeightsUnavailableError, imagenet_class_names, imagenet_classifier, imagenet_wnids,
-    offline_classifier, offline_model_card, offline_weights_path, source_classifier,
+    IMAGENETTE_CLASSES,
+    WeightsUnavailableError,
+    imagenet_class_names,
+    imagenet_classifier,
+    imagenet_wnids,
+    offline_classifier,
+    offline_model_card,
+    offline_weights_path,
+    source_classifier,
 )
 from .saving import load_model, save_model  # noqa: F401

@@ -4,9 +4,14 @@ Every chapter asks this module for its sizes instead of branching on the profile
 itself. `TL_PROFILE` chooses (`quick` or `full`); without it, a machine with a GPU
 runs `full` and one without runs `quick`.
 
+`distribute` names the `tf.distribute` strategy to train under (see `tlhelpers.train.distribution`):
+`full` uses "auto", a MirroredStrategy over the GPUs when more than one is visible; `quick` uses
+"none", one device.
+
 Example:
     >>> cfg = settings("cats_vs_dogs")
     >>> cfg.image_size, cfg.epochs["features"]
+    >>> fit_strategy("features", train, val, distribute=cfg.distribute)
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class RunSettings:
     test_per_class: int | None
     epochs: MappingProxyType
     weights: str = "imagenet"
+    distribute: str = "none"  # a name for tlhelpers.train.distribution: "auto" in full, "none" in quick
     options: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))  # chapter-specific sizes (bootstrap replicates, ...)
 
     def describe(self) -> str:
@@ -42,6 +48,8 @@ class RunSettings:
             f"{self.chapter}: {self.image_size} px, batch {self.batch_size}, images per class "
             f"train/val/test {n(self.train_per_class)}/{n(self.val_per_class)}/{n(self.test_per_class)}"
         )
+        if self.distribute != "none":
+            text += f", distribute {self.distribute}"
         if epochs:
             text += f"\n  epochs: {epochs}"
         if self.options:
@@ -52,6 +60,7 @@ class RunSettings:
 def _s(chapter, profile, **kw):
     kw["epochs"] = MappingProxyType(dict(kw["epochs"]))
     kw["options"] = MappingProxyType(dict(kw.get("options", {})))
+    kw.setdefault("distribute", "auto" if profile == "full" else "none")  # full: every GPU when there are several
     return RunSettings(chapter=chapter, profile=profile, **kw)
 
 

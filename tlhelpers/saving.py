@@ -15,8 +15,8 @@ from pathlib import Path
 
 import keras
 
+from . import bases, builders  # noqa: F401  (they register tlhelpers' layers, which saved models name)
 from ._atomic import atomic_path
-
 
 _META = "tlhelpers.json"
 

@@ -113,7 +113,7 @@ def load_splits(
         part.class_names = [names.get(c, c) for c in part.class_names]
     manifest = {
         "dataset": name, "root": str(root), "seed": seed,
-        "splits": {k: [[os.path.relpath(p, root), int(l)] for p, l in zip(v.paths, v.labels)] for k, v in parts.items()},
+        "splits": {k: [[os.path.relpath(p, root), int(y)] for p, y in zip(v.paths, v.labels)] for k, v in parts.items()},
         "class_names": parts["train"].class_names,
     }
     write_json_atomic(cache_home() / "splits" / f"{name}-seed{seed}.json", manifest)

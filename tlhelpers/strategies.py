@@ -17,31 +17,43 @@ and 58% from scratch. `unfreeze` and `phase2` override either choice.
 strategies compare at equal cost: finetune and two-phase spend half on the head (the larger half
 when odd) and the rest on fine-tuning, or take an explicit `(head, fine-tuning)` pair.
 
+`distribute` trains under a `tf.distribute` strategy: a name ('auto', 'mirrored', 'none') or a
+strategy; the base and the model are built and compiled inside its scope. `batch_size` is the
+global batch: each of the N replicas gets batch_size / N images per step.
+
 Example:
     >>> model, history, base = fit_strategy("finetune", train, val, arch="vgg16", image_size=180, epochs=10)
+    >>> model, history, base = fit_strategy("two-phase", train, val, distribute="auto")  # all GPUs, if several
 """
 
 from __future__ import annotations
 
 from .bases import blocks, freeze, load_base, set_trainable
 from .builders import augmentation, build_classifier, build_head, stack
+from .choices import STRATEGIES  # noqa: F401  (re-exported: tlh.STRATEGIES)
 from .features import extract_features
 from .images import ImageSet, to_dataset
-from .train import fit, two_phase
-
-STRATEGIES = ("scratch", "features", "finetune", "two-phase")
+from .train import as_strategy, fit, two_phase
 
 
 def fit_strategy(
     strategy: str, train: ImageSet, val: ImageSet, *, arch: str = "mobilenet_v2", weights="imagenet",
     image_size: int = 160, epochs: int | tuple[int, int] = 10, batch_size: int = 32, allow_fallback: bool | None = None,
     base_kwargs: dict | None = None, unfreeze: int | str | None = None, phase2: tuple | None = None,
-    verbose: int = 2,
+    verbose: int = 2, distribute=None,
 ):
     """Train a classifier with one of STRATEGIES; return (model on raw images, history, base).
 
     `unfreeze` (a number of top blocks, or "all") and `phase2` ((optimizer, learning rate)) set
     the fine-tuning phase of finetune and two-phase; None picks the strategy's recipe.
+
+    `distribute`: a `tf.distribute.Strategy`, or a name for `tlhelpers.train.distribution`
+    ('auto', 'mirrored', 'none'); None is 'none'. It is named so because `strategy` is the
+    course's strategy. Everything with weights is built inside its scope; `batch_size` is the
+    global batch, split evenly across the `num_replicas_in_sync` replicas.
+
+    Example:
+        >>> model, history, base = fit_strategy("features", train, val, epochs=5, distribute="mirrored")
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
@@ -59,32 +71,41 @@ def fit_strategy(
         raise ValueError(f"unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
     if strategy in ("finetune", "two-phase") and min(phases) < 1:
         raise ValueError(f"{strategy} trains in two phases: give it at least 2 epochs (one per phase), got {epochs}.")
+    dist = as_strategy(distribute)
     base_kwargs = base_kwargs or {}
     if strategy == "scratch":
         weights = None
-    base = load_base(arch, weights=weights, image_size=image_size, allow_fallback=allow_fallback,
-                     verbose=verbose > 0, **base_kwargs)
+    with dist.scope():
+        base = load_base(arch, weights=weights, image_size=image_size, allow_fallback=allow_fallback,
+                         verbose=verbose > 0, **base_kwargs)
     if strategy == "features":
         freeze(base, verbose=verbose > 0)
         xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
         xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
-        head = build_head(xtr.shape[1:], n, pooling="avg")
-        history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose)
-        return stack(base, head), history, base
+        with dist.scope():
+            head = build_head(xtr.shape[1:], n, pooling="avg")
+        history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose,
+                      strategy=dist)
+        with dist.scope():
+            model = stack(base, head)
+        return model, history, base
     train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True)
     val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
-    aug = augmentation()
     if strategy == "scratch":
-        model = build_classifier(base, n, augment=aug, pooling="avg", freeze_base=False)
+        with dist.scope():
+            model = build_classifier(base, n, augment=augmentation(), pooling="avg", freeze_base=False)
         set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
-        return model, fit(model, train_ds, val_ds, epochs=epochs, optimizer_name="adam", verbose=verbose), base
-    model = build_classifier(base, n, augment=aug, pooling="avg")
+        history = fit(model, train_ds, val_ds, epochs=epochs, optimizer_name="adam", verbose=verbose, strategy=dist)
+        return model, history, base
+    with dist.scope():
+        model = build_classifier(base, n, augment=augmentation(), pooling="avg")
     recipe = finetune_recipe(base, strategy)
     top = unfreeze if unfreeze is not None else recipe["top_blocks"]
     n_blocks = len(blocks(base))
     top = n_blocks if top == "all" else min(top, n_blocks)
     history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
-                        phase2=phase2 or (recipe["optimizer"], recipe["learning_rate"]), verbose=verbose)
+                        phase2=phase2 or (recipe["optimizer"], recipe["learning_rate"]), verbose=verbose,
+                        strategy=dist)
     return model, history, base
 
 

@@ -1,8 +1,15 @@
 """Training: compile-and-fit in one call, fine-tuning the top blocks of a base, and both as two phases.
 
+Every entry point can train under a `tf.distribute` strategy (see `distribution`): build the model
+inside `strategy.scope()`, then pass the same strategy to `fit`, `fine_tune` or `two_phase`.
+
 Example:
     >>> history = fit(model, train_ds, val_ds, epochs=5)
     >>> history = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
+    >>> strategy = distribution("auto")          # MirroredStrategy when more than one GPU is visible
+    >>> with strategy.scope():
+    ...     model = build_head((512,), 2)
+    >>> history = fit(model, (x, y), epochs=5, batch_size=64, strategy=strategy)   # 64 split across the replicas
 """
 
 from __future__ import annotations
@@ -11,8 +18,70 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from .choices import DISTRIBUTIONS
 from .images import ImageSet
+
+
+def distribution(kind: str = "auto") -> tf.distribute.Strategy:
+    """Return a `tf.distribute` strategy by name: 'auto', 'mirrored' or 'none'.
+
+    - "auto": `MirroredStrategy` over the GPUs when more than one is visible, else the default strategy.
+    - "mirrored": `MirroredStrategy` over every visible GPU or, without a GPU, over the logical CPU
+      devices (one replica unless the CPU was split with `tf.config.set_logical_device_configuration`).
+    - "none": the default strategy (`tf.distribute.get_strategy()`): one device, as without this helper.
+
+    Build and compile a model inside `strategy.scope()`; `batch_size` stays the GLOBAL batch, so each
+    of the `strategy.num_replicas_in_sync` replicas gets batch_size / N examples per step.
+    The same devices give the same strategy object every call: a model built under
+    `distribution("mirrored")` trains under a later `distribution("mirrored")`, and two strategies
+    never run collective operations over the same devices side by side (they can clash).
+
+    Example:
+        >>> strategy = distribution("auto")
+        >>> strategy.num_replicas_in_sync     # 1 on a CPU or one GPU, 2 on two GPUs
+        1
+        >>> with strategy.scope():
+        ...     model = build_classifier(base, 2)
+    """
+    name = str(kind).strip().lower()
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {kind!r}; choose one of: {', '.join(DISTRIBUTIONS)}.")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        devices = tuple(d.name for d in gpus or tf.config.list_logical_devices("CPU"))
+        if devices not in _MIRRORED:
+            _MIRRORED[devices] = tf.distribute.MirroredStrategy(devices=list(devices))
+        return _MIRRORED[devices]
+    return tf.distribute.get_strategy()
+
+
+_MIRRORED: dict[tuple, tf.distribute.Strategy] = {}  # devices -> the one MirroredStrategy over them
+
+
+def as_strategy(distribute) -> tf.distribute.Strategy:
+    """A `tf.distribute.Strategy` from a name in DISTRIBUTIONS, a strategy (returned as is) or None ('none')."""
+    if distribute is None:
+        return tf.distribute.get_strategy()
+    if isinstance(distribute, tf.distribute.Strategy):
+        return distribute
+    return distribution(distribute)
+
+
+def _model_strategy(model: keras.Model, strategy: tf.distribute.Strategy | None) -> tf.distribute.Strategy:
+    """The strategy to compile and train `model` under: its own, which `strategy`, when given, must be."""
+    own = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    if strategy is None:
+        return own
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy or None, got {strategy!r}; "
+                        "use tlhelpers.train.distribution(name) for one by name.")
+    if strategy is not own:
+        raise ValueError(f"the model was built under {type(own).__name__.lstrip('_')}, not the "
+                         f"{type(strategy).__name__.lstrip('_')} passed; "
+                         "build it inside `with strategy.scope():` with the same strategy object.")
+    return strategy
 
 
 def optimizer(name: str, learning_rate: float, *, momentum: float = 0.9) -> keras.optimizers.Optimizer:
@@ -51,7 +120,7 @@ def _xy(data):
 def fit(
     model: keras.Model, train, validation=None, *, epochs: int, optimizer_name: str = "rmsprop",
     learning_rate: float = 1e-3, momentum: float = 0.9, class_weight: dict | None = None,
-    batch_size: int = 32, verbose: int = 2,
+    batch_size: int = 32, verbose: int = 2, strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Compile `model` for integer labels and train it; return the history as a dict of lists.
 
@@ -60,16 +129,23 @@ def fit(
     `train` and `validation` are tf.data datasets of (images, labels) or (x, y) array tuples.
     Compiling here, every time, makes changes to `trainable` take effect.
 
+    `strategy` (a `tf.distribute.Strategy`, see `distribution`) must be the one the model was built
+    under, inside `strategy.scope()`; None uses the model's own (the default strategy unless it was
+    built in a scope). The model is compiled inside that scope. The batch is GLOBAL: `batch_size`
+    (for arrays) or the dataset's batch is split across the N = `strategy.num_replicas_in_sync`
+    replicas, batch_size / N examples each per step, and the gradients are summed across them.
+
     Example:
         >>> history = fit(model, train_ds, val_ds, epochs=2)
         >>> history["val_accuracy"]
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    model.compile(
-        optimizer=optimizer(optimizer_name, learning_rate, momentum=momentum),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-    )
+    with _model_strategy(model, strategy).scope():
+        model.compile(
+            optimizer=optimizer(optimizer_name, learning_rate, momentum=momentum),
+            loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        )
     kwargs = _xy(train)
     if isinstance(train, tuple):  # arrays: Keras batches and shuffles; datasets come batched and shuffled
         kwargs.update(batch_size=batch_size, shuffle=True)
@@ -104,12 +180,13 @@ def two_phase(
     model: keras.Model, base, train, validation=None, *, epochs: tuple[int, int], top_blocks: int,
     phase1: tuple[str, float] = ("rmsprop", 1e-3), phase2: tuple[str, float] = ("sgd", 1e-4),
     class_weight: dict | None = None, train_batchnorm: bool = False, verbose: int = 2,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Train the head on the frozen base, then unfreeze the top blocks and train again.
 
     Returns one history covering both phases, with `phase_boundary` the number of epochs of
     phase 1 (for plotting the boundary). BatchNormalization layers stay frozen, in inference
-    mode, unless `train_batchnorm=True` (shown in chapter 4 to be a mistake).
+    mode, unless `train_batchnorm=True` (shown in chapter 4 to be a mistake). `strategy`: as in `fit`.
 
     Example:
         >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
@@ -118,17 +195,20 @@ def two_phase(
 
     freeze(base, verbose=verbose > 0)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
-             class_weight=class_weight, verbose=verbose)
+             class_weight=class_weight, verbose=verbose, strategy=strategy)
     h2 = fine_tune(model, base, train, validation, epochs=epochs[1], top_blocks=top_blocks,
                    optimizer_name=phase2[0], learning_rate=phase2[1], class_weight=class_weight,
-                   train_batchnorm=train_batchnorm, verbose=verbose)
+                   train_batchnorm=train_batchnorm, verbose=verbose, strategy=strategy)
     return join_phases(h1, h2)
 
 
 def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, top_blocks: int,
               optimizer_name: str = "sgd", learning_rate: float = 1e-4, class_weight: dict | None = None,
-              train_batchnorm: bool = False, verbose: int = 2) -> dict:
+              train_batchnorm: bool = False, verbose: int = 2,
+              strategy: tf.distribute.Strategy | None = None) -> dict:
     """Phase 2 on its own: unfreeze the top `top_blocks` blocks of `base` and train `model` again.
+
+    `strategy`: as in `fit` (the one `model` was built under; None: the model's own).
 
     Example:
         >>> h2 = fine_tune(model, base, train_ds, val_ds, epochs=5, top_blocks=2)
@@ -137,7 +217,7 @@ def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, 
 
     unfreeze_top_blocks(base, top_blocks, train_batchnorm=train_batchnorm, verbose=verbose > 0)
     return fit(model, train, validation, epochs=epochs, optimizer_name=optimizer_name, learning_rate=learning_rate,
-               class_weight=class_weight, verbose=verbose)
+               class_weight=class_weight, verbose=verbose, strategy=strategy)
 
 
 def join_phases(first: dict, second: dict) -> dict:

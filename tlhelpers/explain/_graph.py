@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from ..bases import Base, preprocess_fn
 
-
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
          keras.layers.Conv2DTranspose)
 _NOT_A_FEATURE_MAP = ("Pooling", "Dropout", "Padding", "Cropping", "Reshape", "UpSampling", "Noise")

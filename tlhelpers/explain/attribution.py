@@ -16,8 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._graph import (_cached, _feature_map, _graph, _Graph, _input_shape, _n_classes, _normalise, _prepare,
-                     _resize_map)
+from ._graph import _cached, _feature_map, _Graph, _graph, _input_shape, _n_classes, _normalise, _prepare, _resize_map
 from .inspect import last_conv_layer
 
 __all__ = ["gradcam", "saliency", "smoothgrad"]

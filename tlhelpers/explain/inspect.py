@@ -18,8 +18,19 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ._graph import (_CONV, _batch, _cached, _conv_names, _feature_map, _graph, _Graph, _is_feature_map, _prepare,
-                     _trace, _unwrap)
+from ._graph import (
+    _CONV,
+    _batch,
+    _cached,
+    _conv_names,
+    _feature_map,
+    _Graph,
+    _graph,
+    _is_feature_map,
+    _prepare,
+    _trace,
+    _unwrap,
+)
 
 __all__ = ["activations", "conv_layers", "edge_alignment", "filter_pattern", "last_conv_layer", "sparsity_by_depth"]
 
