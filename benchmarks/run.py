@@ -242,9 +242,23 @@ def bench_chapter(path: Path) -> dict:
     return {"chapter": path.stem, "seconds": round(time.perf_counter() - t, 1)}
 
 
+def _feature_cache(cold: bool) -> str:
+    """'cold' (an empty TL_CACHE_DIR made for this run) or 'warm (N files ...)': cached features make chapters faster."""
+    import tempfile
+
+    if cold:
+        os.environ["TL_CACHE_DIR"] = tempfile.mkdtemp(prefix="tl-bench-cache-")
+        return "cold"
+    from tlhelpers.data import cache_home
+
+    n = sum(1 for p in cache_home().rglob("*") if p.is_file()) if cache_home().exists() else 0
+    return f"warm ({n} files already in {cache_home()})" if n else "cold"
+
+
 def run_chapters(args) -> bool:
     from tqdm.auto import tqdm
 
+    cache_state = _feature_cache(args.cold)
     runs, before = [], _peak_child_rss_mib()
     for path in tqdm(_chapters(), desc="chapters", unit="notebook"):
         r = bench_chapter(path)
@@ -254,6 +268,7 @@ def run_chapters(args) -> bool:
         print(json.dumps(r))
         runs.append(r)
     report = {"benchmark": "chapters", "profile": os.environ.get("TL_PROFILE", "(default)"), "machine": _machine(),
+              "feature_cache": cache_state,
               "targets": {"seconds_max": CHAPTER_TARGET_S, "peak_rss_mib_max": CHAPTER_RSS_TARGET_MIB},
               "total_seconds": round(sum(r["seconds"] for r in runs), 1),
               "peak_rss_mib": round(_peak_child_rss_mib(), 1), "runs": runs}
@@ -279,6 +294,7 @@ def main(argv=None) -> int:
     p.add_argument("--gradcam-image-size", type=int, default=224)
     p.add_argument("--gradcam-out", type=Path, default=HERE / "results" / "gradcam.json")
     p.add_argument("--chapters-out", type=Path, default=HERE / "results" / "chapters.json")
+    p.add_argument("--cold", action="store_true", help="time the chapters with an empty feature cache of their own")
     args = p.parse_args(argv)
     if args.only in (None, "feature_extraction"):
         run_feature_extraction(args)
