@@ -55,7 +55,10 @@ def check(exercise_id: str, answer, *, quiet: bool = False, **context) -> str:
         inspect.signature(fn).bind(answer, **context)
     except TypeError as err:
         raise TypeError(f"{err}; call it as {USAGE[exercise_id]}") from None
-    hint = fn(answer, **context)
+    try:
+        hint = fn(answer, **context)
+    except _Hint as err:  # the answer could not even be read (see _number)
+        hint = str(err)
     verdict = Verdict(CORRECT if hint is None else hint)
     if not quiet:
         print(verdict)
@@ -63,15 +66,23 @@ def check(exercise_id: str, answer, *, quiet: bool = False, **context) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
-def _number(answer, what: str = "a number"):
-    """The answer as a float, or None when it is not a single number."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(np.asarray(answer).item())
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+class _Hint(Exception):
+    """Raised inside a check to give its message as the hint at once."""
+
+
+def _number(answer, hint: str | None = None):
+    """The answer as a float; when it is not a single finite number, None, or with `hint`, that hint (raised)."""
+    value = None
+    if not isinstance(answer, bool):
+        try:
+            value = float(np.asarray(answer).item())
+        except (TypeError, ValueError):
+            pass
+    if value is not None and math.isfinite(value):
+        return value
+    if hint is not None:
+        raise _Hint(hint)
+    return None
 
 
 def _close(a: float, b: float, *, rel: float = 0.0, abs_: float = 0.0) -> bool:
@@ -162,9 +173,7 @@ def _concepts_depth(answer, *, by_depth):
            'tlh.check("concepts-ex-speed", times_faster, comparison=comparison)')
 def _concepts_speed(answer, *, comparison, fast: str = "own MobileNetV2, Imagenette",
                     slow: str = "EfficientNet-Lite0, ImageNet"):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number: how many times more images per second the faster base processes."
+    value = _number(answer, "Answer with one number: how many times more images per second the faster base processes.")
     expected = comparison.loc[fast, "images/s"] / comparison.loc[slow, "images/s"]
     if _close(value, expected, rel=0.05):
         return None
@@ -181,9 +190,7 @@ def _concepts_speed(answer, *, comparison, fast: str = "own MobileNetV2, Imagene
 # --------------------------------------------------------------------------- chapter 2
 @_register("formalism-ex-score", 'tlh.check("formalism-ex-score", trash_score, table=mid, target="TrashNet")')
 def _formalism_score(answer, *, table, target: str = "TrashNet"):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number, the similarity score."
+    value = _number(answer, "Answer with one number, the similarity score.")
     ratio = float(table.loc[target, "MMD² ÷ reference"])
     expected = 1.0 / (1.0 + max(ratio, 0.0))
     if _close(value, expected, abs_=0.005):
@@ -228,9 +235,7 @@ def _formalism_setting(answer, *, same_task: bool = True, target_labels: bool = 
 # --------------------------------------------------------------------------- chapter 3
 @_register("cvd-ex-blocks", 'tlh.check("cvd-ex-blocks", n_params, base=base)')
 def _cvd_blocks(answer, *, base, n_blocks: int = 2):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number of parameters."
+    value = _number(answer, "Answer with one number of parameters.")
     expected = _trainable_after(base, n_blocks)
     if value == expected:
         return None
@@ -249,9 +254,7 @@ def _cvd_blocks(answer, *, base, n_blocks: int = 2):
 def _cvd_pooling(answer, *, features_shape, n_classes: int = 2):
     from .builders import build_head
 
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number of parameters."
+    value = _number(answer, "Answer with one number of parameters.")
     expected = build_head(tuple(features_shape), n_classes=n_classes, pooling="avg").count_params()
     if value == expected:
         return None
@@ -262,9 +265,7 @@ def _cvd_pooling(answer, *, features_shape, n_classes: int = 2):
 
 @_register("cvd-ex-gap", 'tlh.check("cvd-ex-gap", points, results=results)')
 def _cvd_gap(answer, *, results):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number: the difference in percentage points."
+    value = _number(answer, "Answer with one number: the difference in percentage points.")
     scratch = sorted(results[k].accuracy for k in ("from scratch", "from scratch + augmentation"))
     fe_small, fe = results["feature extraction (subset)"].accuracy, results["feature extraction"].accuracy
     expected = (fe_small - scratch[1]) * 100
@@ -285,9 +286,7 @@ def _cvd_gap(answer, *, results):
 # --------------------------------------------------------------------------- chapter 4
 @_register("trash-ex-blocks", 'tlh.check("trash-ex-blocks", extra_params, base=base)')
 def _trash_blocks(answer, *, base, fewer: int = 2, more: int = 3):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number of parameters."
+    value = _number(answer, "Answer with one number of parameters.")
     a, b = _trainable_after(base, fewer), _trainable_after(base, more)
     if value == b - a:
         return None
@@ -303,9 +302,7 @@ def _trash_blocks(answer, *, base, fewer: int = 2, more: int = 3):
 @_register("trash-ex-classweight",
            'tlh.check("trash-ex-classweight", weight, images=train, class_name="trash")')
 def _trash_classweight(answer, *, images, class_name: str = "trash"):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number, the class weight."
+    value = _number(answer, "Answer with one number, the class weight.")
     labels = np.asarray(images.labels, dtype=int)
     n, k = len(labels), len(images.class_names)
     n_c = int(np.sum(labels == list(images.class_names).index(class_name)))
@@ -371,9 +368,7 @@ def _explain_sparsity(answer, *, sparsity):
 # --------------------------------------------------------------------------- the source model
 @_register("src-ex-halflife", 'tlh.check("src-ex-halflife", steps, momentum=0.999)')
 def _src_halflife(answer, *, momentum: float):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number of training steps."
+    value = _number(answer, "Answer with one number of training steps.")
     if not 0.0 < momentum < 1.0:
         raise ValueError(f"a BatchNormalization momentum lies strictly between 0 and 1, got {momentum}.")
     expected = math.log(0.5) / math.log(momentum)
@@ -389,9 +384,7 @@ def _src_halflife(answer, *, momentum: float):
 
 @_register("src-ex-share", 'tlh.check("src-ex-share", share, table=probe_table)')
 def _src_share(answer, *, table, px: int = 96):
-    value = _number(answer)
-    if value is None:
-        return "Answer with one number, the share as a fraction between 0 and 1."
+    value = _number(answer, "Answer with one number, the share as a fraction between 0 and 1.")
     trained = table.index.get_level_values("trained on")
     at = table.index.get_level_values("px") == px
 
