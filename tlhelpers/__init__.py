@@ -90,6 +90,9 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "evaluation": (
         "Evaluation", "accuracy_interval", "classify", "evaluate", "predict", "results_table"
     ),
+    "verdicts": (
+        "change", "difference", "either", "glue_markdown", "glue_values", "weights_note"
+    ),
     "viz": (
         "explorer",
         "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_base_comparison", "plot_confusion",
@@ -122,7 +125,7 @@ def __dir__():
 
 _SUBMODULES = ("bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
                "exercises", "experiments", "explain", "features", "formalism", "images", "models", "offline", "profile", "saving",
-               "splits", "strategies", "train", "viz")
+               "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
 
 __version__ = "0.1.0"

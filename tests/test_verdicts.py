@@ -1,0 +1,56 @@
+"""The words a chapter's verdict glues in follow the measured numbers, never the other way round."""
+
+import numpy as np
+import pytest
+
+import tlhelpers as tlh
+from tlhelpers.evaluation import Evaluation
+
+
+def _evaluation(correct: int, n: int = 1000) -> Evaluation:
+    """An Evaluation of n two-class predictions, `correct` of them right."""
+    y_true = np.zeros(n, dtype=int)
+    y_prob = np.tile([1.0, 0.0], (n, 1))
+    y_prob[correct:] = [0.0, 1.0]
+    return Evaluation(classes=["a", "b"], y_true=y_true, y_prob=y_prob)
+
+
+def test_change_reads_the_gap_against_the_test_sets_noise():
+    base = _evaluation(800)
+    assert tlh.change(_evaluation(900), base) == "raised"
+    assert tlh.change(_evaluation(700), base) == "lowered"
+    assert tlh.change(_evaluation(805), base) == "did not clearly change"  # 0.5 points, inside ±2.5
+    assert tlh.difference(_evaluation(805), base) == 0
+    assert tlh.change(_evaluation(900), base, words=("beat", "trailed", "matched")) == "beat"
+
+
+def test_either_picks_the_alternative_the_condition_supports():
+    assert tlh.either(0.95 >= 0.9, "above", "below") == "above"
+    assert tlh.either(0.85 >= 0.9, "above", "below") == "below"
+
+
+class _Base:
+    def __init__(self, weights, imagenet, offline):
+        self.weights, self.imagenet, self.offline = weights, imagenet, offline
+
+
+@pytest.mark.parametrize("weights, imagenet, offline, warning", [
+    ("imagenet", True, False, None),
+    ("offline source model (Imagenette)", False, True, "Imagenette"),
+    ("random init", False, False, "randomly initialised"),
+])
+def test_weights_note_names_the_weights_and_warns_unless_imagenet(weights, imagenet, offline, warning):
+    note = tlh.weights_note(_Base(weights, imagenet, offline))
+    assert f"**{weights}**" in note
+    if warning is None:
+        assert note.count(".") == 1  # one sentence, no caveat
+    else:
+        assert warning in note
+
+
+def test_glue_values_formats_each_kind_and_keys_with_hyphens():
+    fe = _evaluation(958)
+    texts = tlh.glue_values("t", fe=fe, share=0.5, big_n=1600, ratio=2.5, name="top_conv")
+    assert texts == {"t-fe": fe.summary(), "t-share": "50.0%", "t-big-n": "1,600", "t-ratio": "2.5",
+                     "t-name": "top_conv"}
+    assert tlh.glue_markdown("t", note="**bold**") == {"t-note": "**bold**"}

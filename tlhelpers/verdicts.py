@@ -1,0 +1,115 @@
+"""Words a chapter's verdict glues into its markdown: which way a measured change went, which of two phrasings holds.
+
+The sentence itself lives in the chapter's markdown; these helpers only choose the words the numbers support, so the
+prose can never claim more than the run measured.
+
+Example:
+    >>> glue_values("cvd", fe=results["feature extraction"], epochs=5)   # {glue:text}`cvd-fe`, {glue:text}`cvd-epochs`
+    >>> change(results["fine-tuning"], results["feature extraction"])
+    'did not clearly change'
+"""
+
+from __future__ import annotations
+
+UP, DOWN, SAME = "raised", "lowered", "did not clearly change"
+
+
+def difference(new, old) -> int:
+    """+1 when `new` scored clearly above `old`, -1 clearly below, 0 when the gap is inside `new`'s 95% interval.
+
+    Both are `Evaluation`s (or anything with `accuracy` and `interval()`); "clearly" means by more than
+    half the width of `new`'s Wilson interval, the test set's own noise.
+
+    Example:
+        >>> difference(results["fine-tuning"], results["feature extraction"])
+        0
+    """
+    lo, hi = new.interval()
+    gap = new.accuracy - old.accuracy
+    if abs(gap) <= (hi - lo) / 2:
+        return 0
+    return 1 if gap > 0 else -1
+
+
+def change(new, old, *, words: tuple = (UP, DOWN, SAME)) -> str:
+    """The verb for how `new` compares with `old`: 'raised', 'lowered' or 'did not clearly change' (see `difference`).
+
+    `words` replaces the three verbs (up, down, same), e.g. ("beat", "trailed", "matched").
+
+    Example:
+        >>> f"Augmentation {change(aug, plain)} test accuracy"
+        'Augmentation raised test accuracy'
+    """
+    up, down, same = words
+    return {1: up, -1: down, 0: same}[difference(new, old)]
+
+
+def either(condition, yes: str, no: str) -> str:
+    """`yes` when `condition` holds, else `no`: the two short alternatives of a result that can go either way.
+
+    Example:
+        >>> either(acc >= 0.9, "above", "below")
+        'above'
+    """
+    return yes if condition else no
+
+
+def weights_note(base) -> str:
+    """One markdown sentence naming the weights behind a chapter's numbers, with a warning unless they are ImageNet's.
+
+    Example:
+        >>> weights_note(base)
+        'These numbers were measured with **EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16**.'
+    """
+    text = f"These numbers were measured with **{base.weights}**."
+    if base.imagenet:
+        return text
+    if base.offline:
+        return text + (" That is the course's own Imagenette model, the last resort when no ImageNet weights could be"
+                       " loaded: it transfers far less than ImageNet weights, so read the comparisons below with care.")
+    return text + (" The base is randomly initialised, so the rows that reuse it had nothing to reuse: this run"
+                   " checks that the code works, it does not show transfer.")
+
+
+def _text(value) -> str:
+    if hasattr(value, "summary") and hasattr(value, "interval"):
+        return value.summary()
+    if isinstance(value, float):
+        return f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def glue_values(prefix: str, **values) -> dict:
+    """Glue each value as text under `prefix-name` (underscores become hyphens) for `{glue:text}` in the markdown.
+
+    An `Evaluation` is glued as its `summary()`, a float in [0, 1] as a percentage with one decimal, other
+    floats with three significant digits, an int with thousands separators, anything else as `str`.
+    Format a value yourself (pass a str) when it needs another form. Returns {key: text}.
+
+    Example:
+        >>> glue_values("cvd", fe=results["feature extraction"], n_train=1600)
+        {'cvd-fe': '95.8% (95% CI 94.4–96.9%, 1000 images)', 'cvd-n-train': '1,600'}
+    """
+    from myst_nb import glue
+
+    texts = {f"{prefix}-{name.replace('_', '-')}": _text(value) for name, value in values.items()}
+    for key, text in texts.items():
+        glue(key, text, display=False)
+    return texts
+
+
+def glue_markdown(prefix: str, **texts: str) -> dict:
+    """Glue each markdown text under `prefix-name` for `{glue:md}` (a sentence from `weights_note`, say).
+
+    Example:
+        >>> glue_markdown("cvd", weights=weights_note(base))   # {glue:md}`cvd-weights` in the markdown
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    keyed = {f"{prefix}-{name.replace('_', '-')}": str(text) for name, text in texts.items()}
+    for key, text in keyed.items():
+        glue(key, Markdown(text), display=False)
+    return keyed
