@@ -104,7 +104,8 @@ def pipeline(images, *, image_size, batch_size, n_classes, train, seed):
 def build(args, n_classes):
     import keras
 
-    from tlhelpers.bases import ImagePreprocess, load_base, set_batchnorm_momentum
+    from tlhelpers.bases import ImagePreprocess, load_base
+    from tlhelpers.freezing import set_batchnorm_momentum
 
     base = load_base("mobilenet_v2", weights=None, image_size=args.image_size, alpha=args.alpha, verbose=False)
     set_batchnorm_momentum(base, args.bn_momentum)

@@ -11,8 +11,9 @@ import pytest
 
 import tlhelpers as tlh
 import tlhelpers.bases as bases
-from tlhelpers.bases import ARCHS, blocks, load_base, set_trainable, unfreeze_top_blocks
+from tlhelpers.bases import ARCHS, blocks, load_base
 from tlhelpers.builders import build_classifier, build_head, stack
+from tlhelpers.freezing import set_trainable, unfreeze_top_blocks
 from tlhelpers.offline import WeightsUnavailableError
 from tlhelpers.saving import load_model, save_model
 

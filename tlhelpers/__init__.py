@@ -59,8 +59,10 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "source_bandwidth"
     ),
     "bases": (
-        "Base", "block_layers", "block_outputs", "blocks", "freeze", "load_base", "preprocess_fn",
-        "set_batchnorm_momentum", "set_trainable", "trainable_report", "truncate", "unfreeze_top_blocks"
+        "Base", "block_layers", "block_outputs", "blocks", "load_base", "preprocess_fn", "truncate"
+    ),
+    "freezing": (
+        "freeze", "set_batchnorm_momentum", "set_trainable", "trainable_report", "unfreeze_top_blocks"
     ),
     "builders": (
         "augmentation", "build_classifier", "build_head", "small_convnet", "stack"
@@ -124,7 +126,7 @@ def __dir__():
 
 
 _SUBMODULES = ("bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
-               "exercises", "experiments", "explain", "features", "formalism", "images", "models", "offline", "profile", "saving",
+               "exercises", "experiments", "explain", "features", "formalism", "freezing", "images", "models", "offline", "profile", "saving",
                "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
 

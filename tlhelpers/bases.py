@@ -1,9 +1,10 @@
-"""Convolutional bases: the architectures, their input scaling, loading with weights, blocks and freezing.
+"""Convolutional bases: the architectures, their input scaling, loading with weights, and their blocks.
+
+Which layers train (freezing, unfreezing the top blocks) is in `freezing`.
 
 Example:
     >>> base = load_base("vgg16", image_size=180)          # ImageNet weights, or an offline stand-in
     >>> blocks(base)[-1]                                   # ('block5', 15)
-    >>> unfreeze_top_blocks(base, 1)                       # block5 of VGG16 becomes trainable
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ ARCHS = {
 }
 STAND_IN_ARCH = "efficientnet_lite0"  # the ImageNet base that stands in, offline, for any other
 STAND_IN_LABEL = "EfficientNet-Lite0, ImageNet weights — offline stand-in"
-ARCH_NAMES = BASE_NAMES
-assert list(ARCHS) == list(ARCH_NAMES), "tlhelpers.choices.BASE_NAMES must list the bases of ARCHS, in order"
+assert list(ARCHS) == list(BASE_NAMES), "tlhelpers.choices.BASE_NAMES must list the bases of ARCHS, in order"
 
 
 def _arch(name: str) -> ArchSpec:
@@ -130,7 +130,7 @@ class Base:
     @property
     def name(self) -> str:
         """Readable architecture name: 'VGG16', 'EfficientNet-Lite0', ..."""
-        return ARCH_NAMES.get(self.arch, self.arch)
+        return BASE_NAMES.get(self.arch, self.arch)
 
     def preprocess(self, x):
         """Apply the architecture's own input scaling to a copy of `x` (RGB in [0, 255])."""
@@ -202,6 +202,8 @@ def load_base(
     if image_size < spec.min_size:
         raise ValueError(f"{arch} needs images of at least {spec.min_size} px; got image_size={image_size}.")
     if weights is None or str(weights).lower() in ("none", "random"):
+        from .freezing import set_batchnorm_momentum  # freezing builds on this module
+
         model = construct(arch, None, image_size, **kwargs)
         set_batchnorm_momentum(model, SHORT_RUN_BN_MOMENTUM)
         return Base(model, arch, "random init", image_size)
@@ -309,67 +311,6 @@ def block_layers(base: Base, block: str | int) -> list:
     return [layer for layer in base.model.layers[start:end] if layer.weights]
 
 
-def set_trainable(model, *, from_layer: str | int | None, train_batchnorm: bool = False, verbose: bool = True) -> dict:
-    """Freeze every layer below `from_layer` and make it and the layers above trainable.
-
-    `from_layer` is a layer name or index; None freezes everything. BatchNormalization
-    layers stay frozen unless `train_batchnorm`: a frozen BatchNormalization layer runs in
-    inference mode, so its moving statistics never change. With `train_batchnorm=True` they
-    do change during `fit`, because Keras 3 passes the outer `training=True` into nested
-    models even where the base was called with `training=False`. Returns the trainable
-    report and prints it.
-
-    Example:
-        >>> set_trainable(base, from_layer="block5_conv1")
-    """
-    m = as_model(model)
-    if from_layer is None:
-        start = len(m.layers)
-    elif isinstance(from_layer, int):
-        start = from_layer
-    else:
-        names = [layer.name for layer in m.layers]
-        if from_layer not in names:
-            conv = [n for n, layer in zip(names, m.layers) if isinstance(layer, keras.layers.Conv2D)]
-            raise ValueError(f"layer {from_layer!r} is not in {m.name}; its convolutional layers are: {', '.join(conv)}.")
-        start = names.index(from_layer)
-    m.trainable = True
-    for i, layer in enumerate(m.layers):
-        is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = i >= start and (train_batchnorm or not is_bn)
-    if from_layer is None:
-        m.trainable = False
-    report = trainable_report(m)
-    if verbose:
-        print(f"{m.name}: {report['trainable_layers']} of {report['layers']} layers trainable (from index {start});\n"
-              f"  {report['trainable_params']:,} trainable and {report['non_trainable_params']:,} frozen parameters.")
-    return report
-
-
-def freeze(model, *, verbose: bool = True) -> dict:
-    """Freeze every layer of a base (or model); return the trainable report."""
-    return set_trainable(model, from_layer=None, verbose=verbose)
-
-
-def unfreeze_top_blocks(base: Base, n: int | str, *, train_batchnorm: bool = False, verbose: bool = True) -> dict:
-    """Make the top `n` blocks of `base` trainable (n="all": every block) and keep the rest frozen.
-
-    Example:
-        >>> unfreeze_top_blocks(load_base("inception_v3", weights=None), 2)["from_index"]
-        249
-    """
-    bl = blocks(base)
-    if n == "all":
-        n = len(bl)
-    if not isinstance(n, int) or not 1 <= n <= len(bl):
-        raise ValueError(f"{base.arch} has {len(bl)} blocks ({', '.join(b for b, _ in bl)}); choose n between 1 and {len(bl)}.")
-    start = bl[-n][1]
-    report = set_trainable(base, from_layer=start, train_batchnorm=train_batchnorm, verbose=verbose)
-    report["from_index"] = start
-    report["from_layer"] = base.model.layers[start].name
-    return report
-
-
 def truncate(base: Base, layer: str) -> Base:
     """Return a Base that stops at `layer` of `base` (same weights, shared), for features from any depth.
 
@@ -391,37 +332,3 @@ def block_outputs(base: Base) -> list[str]:
     layers = base.model.layers
     ends = [bl[i + 1][1] - 1 for i in range(len(bl) - 1)] + [len(layers) - 1]
     return [layers[i].name for i in ends]
-
-
-def set_batchnorm_momentum(model, momentum: float = 0.9) -> int:
-    """Set the momentum of every BatchNormalization layer of a base or model; return how many.
-
-    Keras builds MobileNetV2 (and other ImageNet architectures) with momentum 0.999, tuned for
-    long ImageNet runs. Trained from scratch for a few dozen epochs, moving statistics that slow
-    lag far behind the weights, and validation accuracy sits near chance while training accuracy
-    climbs. 0.9 lets them keep up. Call it before the model is compiled and trained.
-
-    Example:
-        >>> set_batchnorm_momentum(load_base("mobilenet_v2", weights=None, alpha=0.5), 0.9)
-        52
-    """
-    if not 0.0 < momentum < 1.0:
-        raise ValueError(f"BatchNormalization momentum must be between 0 and 1, got {momentum}.")
-    n = 0
-    for layer in as_model(model)._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = momentum
-            n += 1
-    return n
-
-
-def trainable_report(model) -> dict:
-    """Counts of trainable and frozen layers and parameters."""
-    m = as_model(model)
-    leaf = [layer for layer in m.layers if layer.weights]
-    return {
-        "layers": len(leaf),
-        "trainable_layers": sum(1 for layer in leaf if layer.trainable and layer.trainable_weights),
-        "trainable_params": int(sum(np.prod(w.shape) for w in m.trainable_weights)),
-        "non_trainable_params": int(sum(np.prod(w.shape) for w in m.non_trainable_weights)),
-    }

@@ -18,10 +18,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .bases import load_base, set_batchnorm_momentum, set_trainable
+from .bases import load_base
 from .builders import augmentation, build_classifier
 from .evaluation import accuracy_interval, evaluate
 from .features import extract_features
+from .freezing import set_batchnorm_momentum, set_trainable
 from .images import ImageSet, load_images, to_dataset
 from .strategies import fit_strategy
 from .train import fine_tune, fit
@@ -137,7 +138,8 @@ def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_w
     """
     import pandas as pd
 
-    from .bases import as_model, freeze
+    from .bases import as_model
+    from .freezing import freeze
 
     bn = [layer for layer in as_model(base)._flatten_layers(include_self=False)
           if isinstance(layer, keras.layers.BatchNormalization)]

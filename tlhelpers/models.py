@@ -1,13 +1,13 @@
 """Where the model helpers used to live, kept so that `tlhelpers.models.X` still works; new code imports from:
 
-- `bases`: architectures, input scaling, `load_base`, blocks, freezing, BatchNorm momentum;
+- `bases`: architectures, input scaling, `load_base`, blocks;
+- `freezing`: which layers train, BatchNorm momentum;
 - `offline`: the shipped and converted weights, their checks, the ImageNet classifiers and the fallback policy;
 - `builders`: augmentation, heads, classifiers, the small convnet;
 - `saving`: `save_model` and `load_model`.
 """
 
 from .bases import (  # noqa: F401
-    ARCH_NAMES,
     ARCHS,
     OFFLINE_ALPHA,
     OFFLINE_ARCH,
@@ -22,17 +22,13 @@ from .bases import (  # noqa: F401
     block_outputs,
     blocks,
     construct,
-    freeze,
     keras_models_dir,
     load_base,
     preprocess_fn,
-    set_batchnorm_momentum,
-    set_trainable,
-    trainable_report,
     truncate,
-    unfreeze_top_blocks,
 )
 from .builders import RandomShear, augmentation, build_classifier, build_head, small_convnet, stack  # noqa: F401
+from .freezing import freeze, set_batchnorm_momentum, set_trainable, trainable_report, unfreeze_top_blocks  # noqa: F401,E501
 from .offline import (  # noqa: F401
     IMAGENETTE_CLASSES,
     WeightsUnavailableError,

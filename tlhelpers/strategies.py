@@ -28,10 +28,11 @@ Example:
 
 from __future__ import annotations
 
-from .bases import blocks, freeze, load_base, set_trainable
+from .bases import blocks, load_base
 from .builders import augmentation, build_classifier, build_head, stack
 from .choices import STRATEGIES  # noqa: F401  (re-exported: tlh.STRATEGIES)
 from .features import extract_features
+from .freezing import freeze, set_trainable
 from .images import ImageSet, to_dataset
 from .train import as_strategy, fit, two_phase
 

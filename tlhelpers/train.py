@@ -191,7 +191,7 @@ def two_phase(
     Example:
         >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
     """
-    from .bases import freeze
+    from .freezing import freeze
 
     freeze(base, verbose=verbose > 0)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
@@ -213,7 +213,7 @@ def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, 
     Example:
         >>> h2 = fine_tune(model, base, train_ds, val_ds, epochs=5, top_blocks=2)
     """
-    from .bases import unfreeze_top_blocks
+    from .freezing import unfreeze_top_blocks
 
     unfreeze_top_blocks(base, top_blocks, train_batchnorm=train_batchnorm, verbose=verbose > 0)
     return fit(model, train, validation, epochs=epochs, optimizer_name=optimizer_name, learning_rate=learning_rate,
