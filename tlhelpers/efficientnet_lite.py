@@ -70,42 +70,53 @@ def efficientnet_lite0(*, include_top: bool = False, weights: str | None = "imag
     import keras
     from keras import layers
 
-    def conv_bn(x, filters, kernel, stride, name, act=True):
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-        return layers.ReLU(6.0, name=f"{name}_activation")(x) if act else x
-
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights for {ARCH} must be 'imagenet' or None here, got {weights!r}.")
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(f"the ImageNet top has 1000 classes; use include_top=False for {classes} classes.")
     inputs = keras.Input(input_shape, name="input")
-    x = conv_bn(inputs, 32, 3, 2, "stem")
+    x = _conv_bn(inputs, 32, 3, 2, "stem")
     names = iter(block_names())
     for expand, kernel, stride, filters, repeats in STAGES:
         for r in range(repeats):
-            name, s, start = next(names), stride if r == 0 else 1, x
-            c_in = x.shape[-1]
-            if expand != 1:
-                x = layers.Conv2D(c_in * expand, 1, use_bias=False, name=f"{name}_expand_conv")(x)
-                x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_expand_bn")(x)
-                x = layers.ReLU(6.0, name=f"{name}_expand_activation")(x)
-            x = layers.DepthwiseConv2D(kernel, strides=s, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
-            x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-            x = layers.ReLU(6.0, name=f"{name}_activation")(x)
-            x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project_conv")(x)
-            x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
-            if s == 1 and c_in == filters:
-                x = layers.Add(name=f"{name}_add")([x, start])
-    x = conv_bn(x, 1280, 1, 1, "top")
+            x = _mbconv(x, next(names), expand, kernel, stride if r == 0 else 1, filters)
+    x = _conv_bn(x, 1280, 1, 1, "top")
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dropout(0.2, name="top_dropout")(x)
         x = layers.Dense(classes, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, x, name=ARCH)
     if weights == "imagenet":
-        if include_top and classes != 1000:
-            raise ValueError(f"the ImageNet top has 1000 classes; use include_top=False for {classes} classes.")
         assign_weights(model, imagenet_weights())
-    elif weights is not None:
-        raise ValueError(f"weights for {ARCH} must be 'imagenet' or None here, got {weights!r}.")
     return model
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str):
+    """Convolution, BatchNormalization and ReLU6, named `name`_conv, `name`_bn, `name`_activation."""
+    from keras import layers
+
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_activation")(x)
+
+
+def _mbconv(x, name: str, expand: int, kernel: int, stride: int, filters: int):
+    """One inverted-residual (MBConv) block of Lite0: expand 1x1, depthwise, project 1x1, residual when shapes allow."""
+    from keras import layers
+
+    start, c_in = x, x.shape[-1]
+    if expand != 1:
+        x = layers.Conv2D(c_in * expand, 1, use_bias=False, name=f"{name}_expand_conv")(x)
+        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_expand_bn")(x)
+        x = layers.ReLU(6.0, name=f"{name}_expand_activation")(x)
+    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = layers.ReLU(6.0, name=f"{name}_activation")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project_conv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
+    if stride == 1 and c_in == filters:
+        x = layers.Add(name=f"{name}_add")([x, start])
+    return x
 
 
 # --------------------------------------------------------------------------- reading the checkpoint

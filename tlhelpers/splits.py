@@ -90,21 +90,9 @@ def load_splits(
     if val_fraction is None:
         val_fraction = 0.2 if info.official_splits else 0.15
     if info.official_splits:
-        train_all = scan_folder(root / info.official_splits["train"], verbose=verbose)
-        test = scan_folder(root / info.official_splits["test"], class_names=train_all.class_names, verbose=verbose)
-        test, dup_test = deduplicate(test)
-        train_all, dup_train = deduplicate(train_all)
-        leaked = set(test.digests)
-        keep = [i for i, d in enumerate(train_all.digests) if d not in leaked]
-        n_leak = len(train_all) - len(keep)
-        train_all = train_all.take(keep)
-        parts = stratified_split(train_all, {"train": 1 - val_fraction, "validation": val_fraction}, seed=seed)
-        parts["test"] = test
-        removed = dup_test + dup_train
-        note = f"; {n_leak} training files identical to test files removed" if n_leak else ""
+        parts, removed, note = _split_official(root, info.official_splits, val_fraction, seed=seed, verbose=verbose)
     else:
-        images = scan_folder(root, verbose=verbose)
-        images, removed = deduplicate(images)
+        images, removed = deduplicate(scan_folder(root, verbose=verbose))
         fr = {"train": 1 - val_fraction - test_fraction, "validation": val_fraction, "test": test_fraction}
         parts = stratified_split(images, fr, seed=seed)
         note = ""
@@ -121,3 +109,21 @@ def load_splits(
         sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
         print(f"{name}: {sizes} images; {removed} byte-identical duplicates removed{note}.")
     return parts
+
+
+def _split_official(root, official: dict, val_fraction: float, *, seed: int, verbose: bool):
+    """The official held-out folder as test; validation carved from the official training folder.
+
+    Returns (parts, duplicates removed, a note on training files identical to test files).
+    """
+    train_all = scan_folder(root / official["train"], verbose=verbose)
+    test = scan_folder(root / official["test"], class_names=train_all.class_names, verbose=verbose)
+    test, dup_test = deduplicate(test)
+    train_all, dup_train = deduplicate(train_all)
+    leaked = set(test.digests)
+    keep = [i for i, d in enumerate(train_all.digests) if d not in leaked]
+    n_leak = len(train_all) - len(keep)
+    parts = stratified_split(train_all.take(keep), {"train": 1 - val_fraction, "validation": val_fraction}, seed=seed)
+    parts["test"] = test
+    note = f"; {n_leak} training files identical to test files removed" if n_leak else ""
+    return parts, dup_test + dup_train, note

@@ -56,47 +56,24 @@ def fit_strategy(
     Example:
         >>> model, history, base = fit_strategy("features", train, val, epochs=5, distribute="mirrored")
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
-    n = len(train.class_names)
-    if isinstance(epochs, (tuple, list)):
-        phases = tuple(int(e) for e in epochs)
-        if len(phases) != 2 or min(phases) < 1:
-            raise ValueError(f"epochs must be a total or a (head, fine-tuning) pair of positive counts, got {epochs!r}.")
-        epochs = sum(phases)
-    else:
-        if epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {epochs}.")
-        phases = ((epochs + 1) // 2, epochs // 2)
-    if unfreeze is not None and unfreeze != "all" and (not isinstance(unfreeze, int) or unfreeze < 1):
-        raise ValueError(f"unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
-    if strategy in ("finetune", "two-phase") and min(phases) < 1:
-        raise ValueError(f"{strategy} trains in two phases: give it at least 2 epochs (one per phase), got {epochs}.")
+    phases = _check_strategy_args(strategy, epochs, unfreeze)
     dist = as_strategy(distribute)
-    base_kwargs = base_kwargs or {}
-    if strategy == "scratch":
-        weights = None
     with dist.scope():
-        base = load_base(arch, weights=weights, image_size=image_size, allow_fallback=allow_fallback,
-                         verbose=verbose > 0, **base_kwargs)
+        base = load_base(arch, weights=None if strategy == "scratch" else weights, image_size=image_size,
+                         allow_fallback=allow_fallback, verbose=verbose > 0, **(base_kwargs or {}))
     if strategy == "features":
-        freeze(base, verbose=verbose > 0)
-        xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
-        xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
-        with dist.scope():
-            head = build_head(xtr.shape[1:], n, pooling="avg")
-        history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose,
-                      strategy=dist)
-        with dist.scope():
-            model = stack(base, head)
+        model, history = _fit_features(base, train, val, epochs=sum(phases), batch_size=batch_size, verbose=verbose,
+                                       dist=dist)
         return model, history, base
+    n = len(train.class_names)
     train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True)
     val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
     if strategy == "scratch":
         with dist.scope():
             model = build_classifier(base, n, augment=augmentation(), pooling="avg", freeze_base=False)
         set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
-        history = fit(model, train_ds, val_ds, epochs=epochs, optimizer_name="adam", verbose=verbose, strategy=dist)
+        history = fit(model, train_ds, val_ds, epochs=sum(phases), optimizer_name="adam", verbose=verbose,
+                      strategy=dist)
         return model, history, base
     with dist.scope():
         model = build_classifier(base, n, augment=augmentation(), pooling="avg")
@@ -108,6 +85,38 @@ def fit_strategy(
                         phase2=phase2 or (recipe["optimizer"], recipe["learning_rate"]), verbose=verbose,
                         strategy=dist)
     return model, history, base
+
+
+def _check_strategy_args(strategy: str, epochs, unfreeze) -> tuple[int, int]:
+    """Fail at once on arguments `fit_strategy` cannot use; return the (head, fine-tuning) epochs."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+    if isinstance(epochs, (tuple, list)):
+        phases = tuple(int(e) for e in epochs)
+        if len(phases) != 2 or min(phases) < 1:
+            raise ValueError(f"epochs must be a total or a (head, fine-tuning) pair of positive counts, got {epochs!r}.")
+    else:
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}.")
+        phases = ((epochs + 1) // 2, epochs // 2)
+    if unfreeze is not None and unfreeze != "all" and (not isinstance(unfreeze, int) or unfreeze < 1):
+        raise ValueError(f"unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
+    if strategy in ("finetune", "two-phase") and min(phases) < 1:
+        raise ValueError(f"{strategy} trains in two phases: give it at least 2 epochs (one per phase), got {epochs}.")
+    return phases
+
+
+def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist):
+    """The features strategy: a dense head on the frozen base's features; return (model on raw images, history)."""
+    freeze(base, verbose=verbose > 0)
+    xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
+    xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
+    with dist.scope():
+        head = build_head(xtr.shape[1:], len(train.class_names), pooling="avg")
+    history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose, strategy=dist)
+    with dist.scope():
+        model = stack(base, head)
+    return model, history
 
 
 def finetune_recipe(base, strategy: str = "two-phase") -> dict:
