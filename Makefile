@@ -19,16 +19,18 @@ export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv book test test-full lint strip unit notebooks book-strict bench student clean
+.PHONY: help venv book test test-full lint strip unit notebooks book-strict browser bench student clean
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, then a book build that executes every chapter and fails on any warning"
-	@echo "            or failing cell (the chapters' hidden assert cells included); make lint first"
+	@echo "            or failing cell (the chapters' hidden assert cells included); make lint first, make browser last"
 	@echo "make test-full  TL_PROFILE=full: lint, unit tests, then every notebook under nbval (needs Keras's ImageNet"
 	@echo "            weights in KERAS_HOME or ~/.keras/models: the full profile stops without them; meant for a GPU)"
 	@echo "make lint   ruff check, and that every notebook is stored without outputs or execution counts"
 	@echo "make strip  remove outputs and execution counts from every notebook (cell ids and tags are kept)"
 	@echo "make notebooks  every notebook under nbval (cell-by-cell report; slower, not part of make test)"
+	@echo "make browser  open every page of the built book (_build/html) in headless Chromium: console errors,"
+	@echo "            images, formulas, unrendered roles, launch links, search; screenshots in _build/screens"
 	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
 	@echo "make student  a copy of the notebooks without solution cells, in student/"
 
@@ -80,13 +82,21 @@ notebooks: venv
 book-strict: venv execute
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
+# The built book in the system's Chromium (Playwright drives it; .ci/run installs chromium with apt-get).
+# --confcutdir leaves out tests/conftest.py (the unit tests' Keras set-up); `make unit` skips tests/browser,
+# because TL_BROWSER_HTML is not set there.
+browser: venv
+	TL_BROWSER_HTML=$(CURDIR)/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  --confcutdir=tests/browser tests/browser
+
 # Each chapter executes once, in the strict book build: a failing cell (a hidden assert included) is a
 # build error there. `make notebooks` runs them under nbval instead, for a cell-by-cell report.
 # The unit tests keep about one core busy and the chapters a little more, so on two cores the two run side by
-# side (each one's output printed whole when it finishes).
+# side (each one's output printed whole when it finishes). Then the book they built is opened in a browser.
 test: venv
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit book-strict
+	$(MAKE) --no-print-directory browser
 	@echo "make test: all checks passed"
 
 # The full profile with real ImageNet weights, one notebook after another under nbval: the GPU job's check.
