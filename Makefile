@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv book test test-full lint strip unit notebooks book-strict browser bench student clean
+.PHONY: help venv book test test-full lint strip unit notebooks book-strict browser bench student student-check clean
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, then a book build that executes every chapter and fails on any warning"
@@ -32,7 +32,8 @@ help:
 	@echo "make browser  open every page of the built book (_build/html) in headless Chromium: console errors,"
 	@echo "            images, formulas, unrendered roles, launch links, search; screenshots in _build/screens"
 	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
-	@echo "make student  a copy of the notebooks without solution cells, in student/"
+	@echo "make student  a copy of the notebooks without solution cells, in _build/student/"
+	@echo "make student-check  make student, then run each student notebook up to its first exercise"
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -121,7 +122,10 @@ bench: venv
 	$(BIN)/python benchmarks/run.py
 
 student: venv
-	$(BIN)/python -m tlhelpers.exercises notebooks student
+	$(BIN)/python -m tlhelpers.exercises notebooks _build/student
+
+student-check: venv
+	MPLBACKEND=Agg $(BIN)/python -m tlhelpers.exercises notebooks _build/student --execute
 
 clean:
-	rm -rf _build .cache student
+	rm -rf _build .cache

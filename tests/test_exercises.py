@@ -85,3 +85,48 @@ def test_student_build_of_the_real_chapters_drops_every_solution_and_keeps_every
         if path.name[:2] in {"01", "02", "03", "04", "05"}:  # the chapters end with questions and their key
             assert any("## Questions" in text(c) for c in student["cells"]), path.name
             assert any("Answer key" in text(c) for c in source["cells"]), path.name
+
+
+def test_student_notebook_runs_up_to_its_first_exercise_and_no_further(tmp_path):
+    """The cells above the first exercise run in a real kernel; what follows it (the learner's part) does not."""
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    from tlhelpers.exercises import execute_until_first_exercise
+
+    def notebook(before_exercise: str):
+        return _nb([
+            _cell("code", "from pathlib import Path"),
+            _cell("code", before_exercise),
+            _cell("markdown", "```{exercise}\n:label: ex1\nWrite the file.\n```"),
+            _cell("code", "raise RuntimeError('the learner has not answered yet')"),
+        ])
+
+    ok = tmp_path / "ok.ipynb"
+    ok.write_text(json.dumps(notebook("Path('ran.txt').write_text('yes')")))
+    assert execute_until_first_exercise(ok) == 2
+    assert (tmp_path / "ran.txt").read_text() == "yes"  # it really ran, in the notebook's folder
+    nbformat.validate(nbformat.read(ok, as_version=4))
+
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text(json.dumps(notebook("1 / 0")))
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        execute_until_first_exercise(broken)
+
+
+def test_real_student_notebooks_keep_every_cell_above_the_first_exercise(tmp_path):
+    """Above its first exercise a student notebook is the chapter itself, cell for cell, so the book build that
+    executes every chapter (make test) also runs every student notebook up to its first exercise."""
+    from pathlib import Path
+
+    from tlhelpers.exercises import first_exercise
+
+    src = Path(__file__).parents[1] / "notebooks"
+    for path, _ in write_student_versions(src, tmp_path):
+        source, student = json.loads((src / path.name).read_text()), json.loads(path.read_text())
+        k = first_exercise(source)
+        assert first_exercise(student) == k, path.name
+        same = [(c.get("id"), c["source"]) for c in source["cells"][:k]]
+        assert [(c.get("id"), c["source"]) for c in student["cells"][:k]] == same, path.name
+        if path.name[:2] in {"01", "02", "03", "04", "05"} or path.name.startswith("source"):
+            assert k < len(source["cells"]), f"{path.name} has no exercise"

@@ -3,7 +3,8 @@
 Every cell tagged `solution` (the solution's code, its explanation and the
 `{solution-start}`/`{solution-end}` markers) is removed; exercises stay.
 
-    python -m tlhelpers.exercises notebooks student     # what `make student` runs
+    python -m tlhelpers.exercises notebooks _build/student            # what `make student` runs
+    python -m tlhelpers.exercises notebooks _build/student --execute  # and run each up to its first exercise
 """
 
 from __future__ import annotations
@@ -44,17 +45,53 @@ def write_student_versions(src: str | Path, dst: str | Path) -> list[tuple[Path,
     return done
 
 
+def first_exercise(notebook: dict) -> int:
+    """Index of the first cell that opens an exercise (`{exercise}`), or the number of cells when there is none."""
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "markdown" and "{exercise" in "".join(cell["source"]):
+            return i
+    return len(notebook["cells"])
+
+
+def execute_until_first_exercise(path: str | Path, *, cwd: str | Path | None = None, timeout: int = 900) -> int:
+    """Run a (student) notebook's cells above its first exercise in a fresh kernel; return how many code cells ran.
+
+    What a learner gets must run as it stands: a cell that fails raises `nbclient`'s CellExecutionError
+    with the cell's traceback. `cwd` is the folder the kernel starts in (the notebook's own by default).
+
+    Example:
+        >>> execute_until_first_exercise("_build/student/03_cats_vs_dogs.ipynb", cwd="notebooks")
+        31
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = nb.cells[:first_exercise(nb)]
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd or path.parent)}})
+    client.execute()
+    return sum(c.cell_type == "code" for c in nb.cells)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write student versions of the notebooks (solutions removed).")
     p.add_argument("src", type=Path)
     p.add_argument("dst", type=Path)
+    p.add_argument("--execute", action="store_true", help="then run each one up to its first exercise")
     args = p.parse_args(argv)
     try:
-        for path, removed in write_student_versions(args.src, args.dst):
-            print(f"{path}: {removed} solution cells removed")
+        written = write_student_versions(args.src, args.dst)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for path, removed in written:
+        print(f"{path}: {removed} solution cells removed")
+    if args.execute:
+        for path, _ in written:
+            # the chapters read their data relative to notebooks/, as in the book
+            print(f"{path}: {execute_until_first_exercise(path, cwd=args.src)} code cells ran up to the first exercise")
     return 0
 
 
