@@ -184,7 +184,8 @@ def load_base(
         `offline_model_card()`);
       - a path to a weights file saved from the same base;
       - None / "none": random initialisation, with BatchNormalization momentum 0.9 so that a
-        short from-scratch run is not crippled by Keras's long-run default of 0.999.
+        short from-scratch run is not crippled by slow moving statistics (0.99 in most Keras
+        architectures, 0.999 in MobileNetV2).
 
     When ImageNet weights for `arch` cannot be had, the `quick` profile continues with
     EfficientNet-Lite0 and its ImageNet weights instead, and says so: `base.arch` is then

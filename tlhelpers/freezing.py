@@ -78,8 +78,8 @@ def unfreeze_top_blocks(base: Base, n: int | str, *, train_batchnorm: bool = Fal
 def set_batchnorm_momentum(model, momentum: float = 0.9) -> int:
     """Set the momentum of every BatchNormalization layer of a base or model; return how many.
 
-    Keras builds MobileNetV2 (and other ImageNet architectures) with momentum 0.999, tuned for
-    long ImageNet runs. Trained from scratch for a few dozen epochs, moving statistics that slow
+    Keras builds MobileNetV2 with momentum 0.999 (InceptionV3, ResNet50 and EfficientNet-Lite0 use
+    0.99), tuned for long ImageNet runs. Trained from scratch for a few dozen epochs, moving statistics that slow
     lag far behind the weights, and validation accuracy sits near chance while training accuracy
     climbs. 0.9 lets them keep up. Call it before the model is compiled and trained.
 
