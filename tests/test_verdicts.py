@@ -31,11 +31,11 @@ def test_either_picks_the_alternative_the_condition_supports():
 
 class _Base:
     def __init__(self, weights, imagenet, offline):
-        self.weights, self.imagenet, self.offline = weights, imagenet, offline
+        self.weights, self.imagenet, self.offline, self.name = weights, imagenet, offline, "EfficientNet-Lite0"
 
 
 @pytest.mark.parametrize("weights, imagenet, offline, warning", [
-    ("imagenet", True, False, None),
+    ("EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16", True, False, None),
     ("offline source model (Imagenette)", False, True, "Imagenette"),
     ("random init", False, False, "randomly initialised"),
 ])
@@ -43,7 +43,7 @@ def test_weights_note_names_the_weights_and_warns_unless_imagenet(weights, image
     note = tlh.weights_note(_Base(weights, imagenet, offline))
     assert f"**{weights}**" in note
     if warning is None:
-        assert note.count(".") == 1  # one sentence, no caveat
+        assert note.endswith("**.") and "care" not in note  # one sentence, no caveat
     else:
         assert warning in note
 
@@ -54,3 +54,8 @@ def test_glue_values_formats_each_kind_and_keys_with_hyphens():
     assert texts == {"t-fe": fe.summary(), "t-share": "50.0%", "t-big-n": "1,600", "t-ratio": "2.5",
                      "t-name": "top_conv"}
     assert tlh.glue_markdown("t", note="**bold**") == {"t-note": "**bold**"}
+
+
+def test_weights_note_names_the_architecture_of_plain_imagenet_weights():
+    assert tlh.weights_note(_Base("imagenet", True, False)) == \
+        "These numbers were measured with **EfficientNet-Lite0, ImageNet weights**."

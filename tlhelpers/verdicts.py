@@ -61,7 +61,8 @@ def weights_note(base) -> str:
         >>> weights_note(base)
         'These numbers were measured with **EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16**.'
     """
-    text = f"These numbers were measured with **{base.weights}**."
+    label = f"{base.name}, ImageNet weights" if base.weights == "imagenet" else base.weights
+    text = f"These numbers were measured with **{label}**."
     if base.imagenet:
         return text
     if base.offline:
