@@ -111,3 +111,23 @@ def test_other_weights_are_a_miss(folder, base, counted):
     x3, _ = extract_features(base, images, verbose=False)  # unchanged again: a hit
     assert counted == [32, 32]
     np.testing.assert_array_equal(x2, x3)
+
+
+def test_information_by_depth_tells_a_copy_of_the_photo_from_noise():
+    """A 'layer' that is the photo itself gives the pixels back and, since the class sets the colour, the class;
+    a layer of noise gives back neither."""
+    from tlhelpers.features import information_by_depth
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 12)
+    colour = rng.uniform(0, 1, (4, 3))[labels]  # each class has its own mean colour
+    thumbs = (colour[:, None, None, :] + 0.3 * rng.normal(size=(48, 8, 8, 3))).astype("float32")
+    maps = {"copy": thumbs, "noise": rng.normal(size=(48, 2, 2, 16)).astype("float32")}
+    table = information_by_depth(maps, thumbs, labels, alpha=1e-3)
+    assert list(table.index) == ["copy", "noise"] and table.loc["copy", "positions"] == "8×8"
+    assert table.loc["copy", "pixels recovered (R²)"] > 0.95
+    assert table.loc["noise", "pixels recovered (R²)"] < 0.2
+    assert table.loc["copy", "class recovered"] >= 0.9
+    assert table.loc["noise", "class recovered"] <= 0.5  # chance is 0.25
+    with pytest.raises(ValueError, match="do not tile"):
+        information_by_depth({"odd": thumbs[:, :3, :3]}, thumbs, labels)

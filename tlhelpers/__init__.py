@@ -51,8 +51,12 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "activations", "conv_layers", "edge_alignment", "filter_pattern", "gradcam", "last_conv_layer",
         "randomization_check", "saliency", "smoothgrad", "sparsity_by_depth", "spearman"
     ),
+    "autoencoder": (
+        "conv_autoencoder", "encode", "fit_autoencoder", "reconstruct"
+    ),
     "features": (
-        "extract_features", "features_by_depth", "linear_probe", "probe_by_size", "transferability"
+        "extract_features", "features_by_depth", "information_by_depth", "linear_probe", "probe_by_size", "ridge_readout",
+        "transferability"
     ),
     "formalism": (
         "bootstrap", "calibrate_similarity", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy",
@@ -125,7 +129,7 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
+_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
                "exercises", "experiments", "explain", "features", "formalism", "freezing", "images", "models", "offline", "profile", "saving",
                "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
