@@ -204,11 +204,8 @@ def main(argv=None):
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
-    import tensorflow as tf
 
     from tlhelpers import data, images
-    from tlhelpers._atomic import atomic_path
     from tlhelpers.train import EpochLog
 
     keras.utils.set_random_seed(args.seed)
@@ -243,6 +240,20 @@ def main(argv=None):
     val_loss, val_acc = model.evaluate(val_ds, verbose=0)
     print(f"Final Imagenette validation top-1: {val_acc:.4f} (loss {val_loss:.3f}); trained in {seconds / 60:.1f} min.")
 
+    save(args, argv, base, model, history=history, n_train=len(train), n_val=len(val), class_names=train.class_names,
+         val_accuracy=float(val_acc), val_loss=float(val_loss), seconds=seconds)
+    return 0
+
+
+def save(args, argv, base, model, *, history: dict, n_train: int, n_val: int, class_names: list, val_accuracy: float,
+         val_loss: float, seconds: float) -> None:
+    """Write the base's weights, the 10-way head, the run's record (JSON), the history plot and the model card."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tlhelpers._atomic import atomic_path
+
     args.out.mkdir(parents=True, exist_ok=True)
     weights_path = args.out / f"{STEM}.weights.h5"
     with atomic_path(weights_path, suffix=".weights.h5") as tmp:
@@ -256,14 +267,14 @@ def main(argv=None):
         "arch": "mobilenet_v2",
         "alpha": args.alpha,
         "image_size": args.image_size,
-        "class_names": train.class_names,
-        "n_train": len(train),
-        "n_val": len(val),
+        "class_names": class_names,
+        "n_train": n_train,
+        "n_val": n_val,
         "base_params": int(base.model.count_params()),
         "recipe": {k: v for k, v in vars(args).items() if k not in ("out", "card_only")},
         "history": history,
-        "val_accuracy": float(val_acc),
-        "val_loss": float(val_loss),
+        "val_accuracy": val_accuracy,
+        "val_loss": val_loss,
         "train_seconds": round(seconds, 1),
         "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
         "tensorflow": tf.__version__,
@@ -279,7 +290,6 @@ def main(argv=None):
     plot_history(history, ROOT / "book" / "images" / "source_model_history.png")
     print(f"Wrote {weights_path} ({info['weights_bytes'] / 1e6:.2f} MB, sha256 {info['sha256'][:12]}...) and "
           f"{write_card(args.out)}.")
-    return 0
 
 
 if __name__ == "__main__":

@@ -72,6 +72,13 @@ def weights_note(base) -> str:
                    " checks that the code works, it does not show transfer.")
 
 
+class Glued(dict):
+    """{key: text} of what was glued; shows nothing when it ends a cell (a chapter's hidden cells stay silent)."""
+
+    def _ipython_display_(self):
+        pass
+
+
 def _text(value) -> str:
     if hasattr(value, "summary") and hasattr(value, "interval"):
         return value.summary()
@@ -95,7 +102,7 @@ def glue_values(prefix: str, **values) -> dict:
     """
     from myst_nb import glue
 
-    texts = {f"{prefix}-{name.replace('_', '-')}": _text(value) for name, value in values.items()}
+    texts = Glued({f"{prefix}-{name.replace('_', '-')}": _text(value) for name, value in values.items()})
     for key, text in texts.items():
         glue(key, text, display=False)
     return texts
@@ -110,7 +117,7 @@ def glue_markdown(prefix: str, **texts: str) -> dict:
     from IPython.display import Markdown
     from myst_nb import glue
 
-    keyed = {f"{prefix}-{name.replace('_', '-')}": str(text) for name, text in texts.items()}
+    keyed = Glued({f"{prefix}-{name.replace('_', '-')}": str(text) for name, text in texts.items()})
     for key, text in keyed.items():
         glue(key, Markdown(text), display=False)
     return keyed
