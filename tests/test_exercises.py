@@ -95,12 +95,15 @@ def test_student_notebook_runs_up_to_its_first_exercise_and_no_further(tmp_path)
     from tlhelpers.exercises import execute_until_first_exercise
 
     def notebook(before_exercise: str):
-        return _nb([
+        nb = _nb([
             _cell("code", "from pathlib import Path"),
             _cell("code", before_exercise),
             _cell("markdown", "```{exercise}\n:label: ex1\nWrite the file.\n```"),
             _cell("code", "raise RuntimeError('the learner has not answered yet')"),
         ])
+        for i, cell in enumerate(nb["cells"]):
+            cell["id"] = f"cell-{i}"  # nbformat 4.5 cells carry ids
+        return nb
 
     ok = tmp_path / "ok.ipynb"
     ok.write_text(json.dumps(notebook("Path('ran.txt').write_text('yes')")))
