@@ -38,6 +38,8 @@ def test_each_block_is_collapsed_and_followed_by_a_check(name):
         cell, src = cells[i], "".join(cells[i]["source"])
         assert cell["cell_type"] == "code" and "hide-input" in _tags(cell), f"{name} cell {i}: a collapsed code cell"
         assert src.startswith("# Under the hood"), f"{name} cell {i}: start with '# Under the hood: <helper>'"
+        prompt = cell["metadata"].get("mystnb", {}).get("code_prompt_show", "")
+        assert prompt.startswith("Under the hood"), f"{name} cell {i}: its fold must say what it hides (mystnb code_prompt_show)"
         after = next(c for c in cells[i + 1:] if c["cell_type"] == "code")
         assert "remove-cell" in _tags(after) and "assert" in "".join(after["source"]), \
             f"{name} cell {i}: the next code cell must be a hidden check of the block against the helper"
