@@ -252,7 +252,7 @@ UNREADABLE = {
     "scan.tiff": (lambda p: Image.fromarray(pixels()).save(p), "unsupported format (TIFF)"),
     "animated.webp": (lambda p: save_animation(p, "WEBP"), "unsupported format (animated WebP)"),
     "one_bit.bmp": (lambda p: Image.fromarray(pixels()).convert("1").save(p), "unsupported format (1-bit BMP)"),
-    "bomb.png": (huge_png_header, "too large"),
+    "bomb.png": (huge_png_header, "too many pixels"),
 }
 
 

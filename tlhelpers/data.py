@@ -26,6 +26,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from .errors import DatasetUnavailableError
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -107,6 +109,27 @@ def cache_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "tlhelpers"
 
 
+def cache_folder_problem(err: OSError) -> str:
+    """One sentence naming the unusable cache folder and the variable that moves it (TL_CACHE_DIR)."""
+    home = cache_home()
+    where = f"TL_CACHE_DIR={home}" if os.environ.get("TL_CACHE_DIR") else f"the cache folder {home}"
+    why = err.strerror or type(err).__name__
+    return f"{where} cannot be written ({why}: {err.filename or home}); set TL_CACHE_DIR to a folder you can write to"
+
+
+_CACHE_WARNED: set = set()
+
+
+def cache_write_failed(err: OSError, what: str) -> None:
+    """Say once, on stderr, that the cache folder cannot be written and the run goes on without caching `what`."""
+    import sys
+
+    key = (str(cache_home()), what)
+    if key not in _CACHE_WARNED:
+        _CACHE_WARNED.add(key)
+        print(f"tlhelpers: {cache_folder_problem(err)}; continuing without caching {what}.", file=sys.stderr)
+
+
 def _info(name: str) -> DatasetInfo:
     if name not in REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; the course's datasets are: {', '.join(REGISTRY)}.")
@@ -155,7 +178,11 @@ def fetch(name: str, *, progressbar: bool = True, timeout: float | None = None) 
     import pooch
 
     downloads = cache_home() / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
+    try:
+        downloads.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatasetUnavailableError(f"cannot download {name}: {cache_folder_problem(err)}, or extract the "
+                                      f"official archive under TL_DATA_DIR so that {info.layout}/ exists.") from None
     fname = info.url.rsplit("/", 1)[-1]
     timeout = download_timeout() if timeout is None else timeout
     downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout) if info.url.startswith("http") else None
@@ -169,11 +196,12 @@ def fetch(name: str, *, progressbar: bool = True, timeout: float | None = None) 
             f"download of {name} failed its checksum ({err}); delete {downloads / fname} and try again."
         ) from None
     except Exception as err:
-        raise RuntimeError(
+        raise DatasetUnavailableError(
             f"could not download {name} from {info.url} ({type(err).__name__}: {err}); check the network "
             f"(a download gives up after {timeout:g} s without data; TL_DOWNLOAD_TIMEOUT changes that), "
             f"or extract the official archive under TL_DATA_DIR so that {info.layout}/ exists."
         ) from None
+    _check_data_home(name, data_home() / info.extract_to)
     try:
         extract_archive(archive, data_home() / info.extract_to)
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as err:
@@ -184,6 +212,19 @@ def fetch(name: str, *, progressbar: bool = True, timeout: float | None = None) 
     if not target.is_dir():
         raise RuntimeError(f"{fname} did not contain {info.layout}/; the archive may have changed upstream.")
     return target
+
+
+def _check_data_home(name: str, folder: Path) -> None:
+    """Fail with the variable to change (TL_DATA_DIR) when the datasets folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        where = f"TL_DATA_DIR={data_home()}" if os.environ.get("TL_DATA_DIR") else f"the datasets folder {data_home()}"
+        raise DatasetUnavailableError(
+            f"cannot extract {name}: {where} cannot be written ({err.strerror or type(err).__name__}: {folder}); "
+            "set TL_DATA_DIR to a folder you can write to."
+        ) from None
 
 
 def extract_archive(archive: str | Path, destination: str | Path) -> Path:

@@ -16,8 +16,18 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .bases import Base
-from .data import cache_home
+from .data import cache_home, cache_write_failed
+from .errors import check_int, check_type
 from .images import ImageSet, to_dataset
+
+BASE_HINT = "Make one with load_base('vgg16', image_size=...)."
+
+
+def check_base_and_images(base, images, *, where: str, batch_size: int = 32) -> None:
+    """Raise TypeError/ValueError naming the argument when `base` is not a Base or `images` not an ImageSet."""
+    check_type("base", base, Base, "a Base (from load_base)", where=where, hint=BASE_HINT)
+    check_type("images", images, ImageSet, "an ImageSet (from scan_folder or load_splits)", where=where)
+    check_int("batch_size", batch_size, minimum=1, where=where)
 
 
 def weights_fingerprint(model) -> str:
@@ -76,6 +86,7 @@ def extract_features(
         >>> x, y = extract_features(base, splits["train"]); x.shape
         (2000, 5, 5, 512)
     """
+    check_base_and_images(base, images, where="extract_features", batch_size=batch_size)
     if pooling not in (None, "avg"):
         raise ValueError(f"pooling must be None or 'avg', got {pooling!r}.")
     x, y = _extract(base, images, batch_size=batch_size, cache=cache, verbose=verbose)
@@ -106,8 +117,12 @@ def _extract(base, images, *, batch_size, cache, verbose):
             bar.update(len(f))
     labels = images.labels.copy()
     if cache:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, features=out, labels=labels)
+        try:
+            with atomic_path(path) as tmp:
+                np.savez(tmp, features=out, labels=labels)
+        except OSError as err:
+            cache_write_failed(err, "features")
+            cache = False
     if verbose:
         print(f"features of {len(images)} images: computed, shape {out.shape[1:]}" + (", cached" if cache else ""))
     return out, labels
@@ -128,6 +143,7 @@ def features_by_depth(base: Base, images: ImageSet, *, layers: list | None = Non
 
     from .bases import block_outputs
 
+    check_base_and_images(base, images, where="features_by_depth", batch_size=batch_size)
     layers = list(layers or block_outputs(base))
     known = {layer.name for layer in base.model.layers}
     missing = [name for name in layers if name not in known]

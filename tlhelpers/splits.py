@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from ._atomic import write_json_atomic
-from .data import _info, cache_home, fetch
+from .data import _info, cache_home, cache_write_failed, fetch
 from .images import ImageSet, scan_folder
 
 
@@ -104,7 +104,10 @@ def load_splits(
         "splits": {k: [[os.path.relpath(p, root), int(y)] for p, y in zip(v.paths, v.labels)] for k, v in parts.items()},
         "class_names": parts["train"].class_names,
     }
-    write_json_atomic(cache_home() / "splits" / f"{name}-seed{seed}.json", manifest)
+    try:
+        write_json_atomic(cache_home() / "splits" / f"{name}-seed{seed}.json", manifest)
+    except OSError as err:
+        cache_write_failed(err, "split manifests")
     if verbose:
         sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
         print(f"{name}: {sizes} images; {removed} byte-identical duplicates removed{note}.")
