@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from .choices import BASE_NAMES
+from .errors import check_int, check_type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,9 +200,11 @@ def load_base(
         >>> base.model.output_shape
         (None, 5, 5, 1280)
     """
+    check_type("arch", arch, str, f"the name of a base, one of {', '.join(ARCHS)}", where="load_base")
     spec = _arch(arch)
-    if image_size < spec.min_size:
-        raise ValueError(f"{arch} needs images of at least {spec.min_size} px; got image_size={image_size}.")
+    check_int("image_size", image_size, minimum=spec.min_size, where="load_base", what=f" (pixels, for {arch})")
+    check_type("weights", weights, (str, os.PathLike, type(None)),
+               "'imagenet', 'offline', None or the path of a weights file", where="load_base")
     if weights is None or str(weights).lower() in ("none", "random"):
         from .freezing import set_batchnorm_momentum  # freezing builds on this module
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 
 from .bases import Base, ImagePreprocess
+from .errors import check_int, check_type
 
 
 @keras.saving.register_keras_serializable(package="tlhelpers")
@@ -76,8 +77,9 @@ def build_classifier(
         >>> model.output_shape
         (None, 2)
     """
-    if n_classes < 2:
-        raise ValueError(f"a classifier needs at least two classes, got n_classes={n_classes}.")
+    check_type("base", base, Base, "a Base (from load_base)", where="build_classifier",
+               hint="Make one with load_base('vgg16', image_size=...).")
+    check_int("n_classes", n_classes, minimum=2, where="build_classifier", what=" (a classifier needs at least two classes)")
     if freeze_base:
         base.model.trainable = False
     s = base.image_size
@@ -97,6 +99,7 @@ def build_head(feature_shape, n_classes: int, *, pooling: str = "flatten", hidde
         >>> head = build_head((5, 5, 512), 2); head.output_shape
         (None, 2)
     """
+    check_int("n_classes", n_classes, minimum=2, where="build_head", what=" (a classifier needs at least two classes)")
     inputs = keras.Input(tuple(feature_shape), name="features")
     return keras.Model(inputs, _head(inputs, n_classes, pooling=pooling, hidden=hidden, dropout=dropout), name="head")
 

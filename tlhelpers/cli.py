@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
+from .cli_checks import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: tlh's limit on --image-size)
+from .errors import shown
+
 EXIT_USAGE = 2
-MAX_IMAGE_SIZE = 1024  # px; the bases were trained at 224 px or less, and a batch at 1024 px already needs gigabytes
+EXIT_INTERNAL = 1
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like every other input error
-        self.exit(EXIT_USAGE, f"tlh: error: {message} (see `tlh {self.prog.split()[-1]} --help`)\n")
+        self.exit(EXIT_USAGE, f"tlh: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,82 +85,88 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_writable(out: Path, flag: str = "--out") -> None:
-    """Fail now, not after training, when `out` cannot be written (missing folders are created when saving)."""
-    if out.is_dir():
-        raise ValueError(f"{flag} {out} is a folder; pass a file name inside it.")
-    folder = out.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+def _too_few(data_dir: Path, images, dups: int, val_fraction: float) -> str:
+    """Which of the causes of "too few images" applies, and its fix."""
+    counts = images.counts()
+    n_min, cls = min((n, c) for c, n in counts.items())
+    where = f"{shown(data_dir)} has too few images"
+    if n_min < 2:
+        text = (f"{where}: class {shown(cls)} has {n_min} distinct image(s), and fitting needs at least 2 per class "
+                "(one to train on, one to validate)")
+        if dups:
+            text += f"; {dups} byte-identical duplicate(s) were removed, so copies of a file do not count"
+        return text + "; add different images of that class."
+    need = min(0.5, math.ceil(50 / n_min) / 100)
+    return (f"{where} to hold out a validation image of every class at --val-fraction {val_fraction:g}: class "
+            f"{shown(cls)} has {n_min}; raise --val-fraction to at least {need:.2f}, or add images.")
+
+
+def _split_for_fit(args, images, dups):
+    from .splits import stratified_split
+
+    parts = stratified_split(images, {"train": 1 - args.val_fraction, "validation": args.val_fraction}, seed=args.seed)
+    train, val = parts["train"], parts["validation"]
+    if min(images.counts().values()) < 2 or len(val) == 0 or min(val.counts().values()) == 0:
+        raise ValueError(_too_few(args.data_dir, images, dups, args.val_fraction))
+    if len(train) == 0 or min(train.counts().values()) == 0:
+        empty = next(c for c, n in train.counts().items() if n == 0)
+        raise ValueError(f"--val-fraction {args.val_fraction:g} leaves class {shown(empty)} no training image; "
+                         "lower --val-fraction (e.g. 0.2) or add images.")
+    return train, val
+
+
+def _changed_during_fit(args, images, val):
+    """Files that could no longer be read after training (changed meanwhile): named, and left out of validation."""
+    from .images import scan_folder
+
     try:
-        if not folder.is_dir():
-            raise NotADirectoryError(f"{folder} is a file, not a folder")
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        why = err.strerror or str(err)
-        raise ValueError(f"cannot write {flag} {out} ({why}: {folder}); choose a folder you can write to.") from None
-
-
-def _check_fit_numbers(args, min_size: int) -> None:
-    two = args.strategy in ("finetune", "two-phase")
-    if args.epochs < (2 if two else 1):
-        need = "at least 2 for " + args.strategy + " (one per phase)" if two else "at least 1"
-        raise ValueError(f"--epochs must be {need}, got {args.epochs}.")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    if not min_size <= args.image_size <= MAX_IMAGE_SIZE:
-        raise ValueError(f"--image-size must be between {min_size} and {MAX_IMAGE_SIZE} px for {args.base}, "
-                         f"got {args.image_size}.")
+        again = scan_folder(args.data_dir, class_names=images.class_names, verbose=False)
+    except (OSError, ValueError) as err:
+        print(f"tlh: could not check {shown(args.data_dir)} again after training ({err})", file=sys.stderr)
+        return val
+    changed = {rel: why for rel, why in again.report.skipped.items() if rel not in images.report.skipped}
+    if not changed:
+        return val
+    print(f"tlh: {len(changed)} file(s) changed during training and could no longer be read; left out: "
+          + ", ".join(f"{shown(rel)} ({why})" for rel, why in list(changed.items())[:5]), file=sys.stderr)
+    bad = {str(args.data_dir / rel) for rel in changed}
+    return val.take([i for i, p in enumerate(val.paths) if p not in bad])
 
 
 def _fit(args) -> int:
     import keras
 
-    from .bases import ARCHS
+    from .cli_checks import check_fit
     from .evaluation import evaluate
     from .images import scan_folder
+    from .offline import WeightsUnavailableError
     from .saving import save_model
-    from .splits import deduplicate, stratified_split
+    from .splits import deduplicate
     from .strategies import fit_strategy
 
-    if args.base is None:
-        args.base = "mobilenet_v2" if args.weights.lower() == "offline" else "efficientnet_lite0"
-    if args.base not in ARCHS:
-        raise ValueError(f"unknown base {args.base!r}; supported bases are: {', '.join(ARCHS)}.")
-    if args.out.suffix != ".keras":
-        raise ValueError(f"--out must end in .keras, got {args.out.name!r}.")
-    if not 0 < args.val_fraction < 1:
-        raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}.")
-    unfreeze = args.unfreeze
-    if unfreeze is not None and unfreeze != "all":
-        if not unfreeze.isdigit() or int(unfreeze) < 1:
-            raise ValueError(f"--unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
-        unfreeze = int(unfreeze)
-    if args.image_size is None:
-        args.image_size = 96 if args.weights.lower() == "offline" else 160
-    _check_fit_numbers(args, ARCHS[args.base].min_size)
-    _check_writable(args.out)
+    check_fit(args)
     keras.utils.set_random_seed(args.seed)
-    images = scan_folder(args.data_dir)
-    images, dups = deduplicate(images)
-    parts = stratified_split(images, {"train": 1 - args.val_fraction, "validation": args.val_fraction}, seed=args.seed)
-    train, val = parts["train"], parts["validation"]
-    if len(val) == 0 or min(val.counts().values()) == 0:
-        raise ValueError(f"{args.data_dir} has too few images to hold out a validation image of every class; add images.")
-    print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(images.class_names)}); "
+    images, dups = deduplicate(scan_folder(args.data_dir))
+    train, val = _split_for_fit(args, images, dups)
+    print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(map(shown, images.class_names))}); "
           f"train {len(train)}, validation {len(val)}; {dups} duplicates removed; {images.report}")
     weights = None if args.weights.lower() == "none" else args.weights
-    model, history, base = fit_strategy(
-        args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
-        epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False, unfreeze=unfreeze,
-        distribute=args.distribute,
-    )
+    try:
+        model, history, base = fit_strategy(
+            args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
+            epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False, unfreeze=args.unfreeze,
+            distribute=args.distribute,
+        )
+    except WeightsUnavailableError as err:
+        raise WeightsUnavailableError(f"{err} With tlh: --base efficientnet_lite0 (ImageNet weights that install "
+                                      "offline) or --weights offline (the course's own source model).") from None
+    val = _changed_during_fit(args, images, val)
     result = evaluate(model, val)
     save_model(model, args.out, class_names=images.class_names, extra={
         "strategy": args.strategy, "base": args.base, "weights": base.weights, "image_size": args.image_size,
         "epochs": args.epochs, "validation_accuracy": result.accuracy, "history": history,
     })
-    print(f"validation accuracy {result.accuracy:.3f} on {len(val)} images; model saved to {args.out}")
+    print(f"validation accuracy {result.accuracy:.3f} on {len(val)} images; model saved to {shown(args.out)}")
     return 0
 
 
@@ -167,18 +176,20 @@ def _check_classes(meta, data_dir: Path):
     found = class_folders(data_dir)
     if found != sorted(meta["class_names"]):
         raise ValueError(
-            f"the model was trained on classes {meta['class_names']} but {data_dir} has {found}; "
+            f"the model was trained on classes {meta['class_names']} but {shown(data_dir)} has {found}; "
             "evaluate on a folder with the same class subfolders."
         )
 
 
 def _evaluate(args) -> int:
+    from .cli_checks import check_batch_size, check_folder, check_model_file
     from .evaluation import evaluate
     from .images import scan_folder
     from .saving import load_model
 
-    if not args.data_dir.is_dir():
-        raise FileNotFoundError(f"folder {args.data_dir} does not exist; pass a folder with one subfolder per class.")
+    check_batch_size(args.batch_size)
+    check_model_file(args.model)
+    check_folder(args.data_dir)
     model, meta = load_model(args.model)
     _check_classes(meta, args.data_dir)
     images = scan_folder(args.data_dir, class_names=meta["class_names"], verbose=not args.json)
@@ -197,12 +208,20 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _listed(pairs, limit: int = 5) -> str:
+    """'a.jpg (does not exist), b (a folder)' for up to `limit` (path, why) pairs, then 'and N more'."""
+    text = ", ".join(f"{shown(p)} ({why})" for p, why in pairs[:limit])
+    return text + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
+
+
 def _predict(args) -> int:
     import numpy as np
 
+    from .cli_checks import check_model_file
     from .images import image_problem, load_images
     from .saving import load_model
 
+    check_model_file(args.model)
     model, meta = load_model(args.model)
     size = model.input_shape[1]
     good, skipped = [], []
@@ -210,20 +229,32 @@ def _predict(args) -> int:
         problem = image_problem(p)
         (skipped if problem else good).append((p, problem))
     if not good:
-        raise ValueError(f"none of the {len(args.images)} file(s) is a readable image; pass JPEG, PNG, GIF, BMP or WebP files.")
+        raise ValueError(f"none of the {len(args.images)} file(s) is a readable image: {_listed(skipped)}; "
+                         "pass JPEG, PNG, GIF, BMP or WebP files.")
     probs = model.predict(load_images([p for p, _ in good], image_size=size), verbose=0)
     classes = meta["class_names"]
-    rows = [{"image": str(p), "class": classes[int(np.argmax(pr))], "probability": float(np.max(pr))}
+    rows = [{"image": shown(p), "class": classes[int(np.argmax(pr))], "probability": float(np.max(pr))}
             for (p, _), pr in zip(good, probs)]
     if args.json:
-        print(json.dumps({"predictions": rows, "skipped": {str(p): why for p, why in skipped}}))
+        print(json.dumps({"predictions": rows, "skipped": {shown(p): why for p, why in skipped}}))
     else:
         for r in rows:
             print(f"{r['image']}: {r['class']} ({r['probability']:.3f})")
         if skipped:
-            print(f"skipped {len(skipped)} unreadable file(s): " + ", ".join(f"{p} ({why})" for p, why in skipped),
-                  file=sys.stderr)
+            print(f"skipped {len(skipped)} unreadable file(s): {_listed(skipped, limit=len(skipped))}", file=sys.stderr)
     return 0
+
+
+def _explain_image(args, size: int):
+    from .images import image_problem, load_images
+
+    problem = image_problem(args.image)
+    if problem == "does not exist":
+        raise FileNotFoundError(f"image {shown(args.image)} does not exist; pass an existing JPEG, PNG, GIF, BMP or "
+                                "WebP file.")
+    if problem:
+        raise ValueError(f"cannot read image {shown(args.image)} ({problem}); pass a JPEG, PNG, GIF, BMP or WebP file.")
+    return load_images([args.image], image_size=size)[0]
 
 
 def _explain(args) -> int:
@@ -231,26 +262,17 @@ def _explain(args) -> int:
     from matplotlib.figure import Figure
 
     from ._atomic import atomic_path
+    from .cli_checks import check_explain
     from .explain import gradcam, last_conv_layer, saliency, smoothgrad
-    from .images import image_problem, load_images
     from .saving import load_model
     from .viz import plot_heatmap
 
-    if args.out.suffix.lower() != ".png":
-        raise ValueError(f"--out must end in .png, got {args.out.name!r}.")
-    if args.layer and args.method != "gradcam":
-        raise ValueError(f"--layer applies to --method gradcam only, not {args.method}; drop --layer.")
-    _check_writable(args.out)
+    check_explain(args)
     model, meta = load_model(args.model)
     classes = meta["class_names"]
     if args.class_name is not None and args.class_name not in classes:
         raise ValueError(f"the model does not know class {args.class_name!r}; its classes are: {', '.join(classes)}.")
-    problem = image_problem(args.image)
-    if problem == "missing":
-        raise FileNotFoundError(f"image {args.image} does not exist; pass an existing JPEG, PNG, GIF, BMP or WebP file.")
-    if problem:
-        raise ValueError(f"cannot read image {args.image} ({problem}); pass a JPEG, PNG, GIF, BMP or WebP file.")
-    image = load_images([args.image], image_size=model.input_shape[1])[0]
+    image = _explain_image(args, model.input_shape[1])
     probs = np.ravel(model.predict(image[None], verbose=0)[0])
     probs = np.array([1 - probs[0], probs[0]]) if probs.size == 1 else probs
     predicted = int(np.argmax(probs))
@@ -266,16 +288,16 @@ def _explain(args) -> int:
     fig = Figure(figsize=(8, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.imshow(np.clip(image, 0, 255).astype("uint8"))
-    left.set_title(args.image.name, fontsize="small")
+    left.set_title(shown(args.image.name), fontsize="small")
     left.set_axis_off()
     plot_heatmap(image, heatmap, ax=right)
     right.set_title(f"{what} for {classes[k]}", fontsize="small")
     fig.suptitle(f"predicted: {classes[predicted]} (probability {probs[predicted]:.2f})")
     with atomic_path(args.out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    print(f"{args.image}: {classes[predicted]} ({probs[predicted]:.3f}); {what} for {classes[k]} written to {args.out}")
+    print(f"{shown(args.image)}: {classes[predicted]} ({probs[predicted]:.3f}); {what} for {classes[k]} written to "
+          f"{shown(args.out)}")
     return 0
-
 
 class _Interrupted(KeyboardInterrupt):  # a BaseException, so no `except Exception` on the way swallows it
     def __init__(self, signum: int):
@@ -302,24 +324,45 @@ def _import_tensorflow_quietly() -> None:
         os.close(null)
 
 
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _unexpected(err: Exception) -> int:
+    """Any other failure: one line naming it (a traceback only with TLH_DEBUG=1), never a page of stack."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(err, tf.errors.OpError):  # e.g. a file TensorFlow could not decode after all
+        print(f"tlh: error: TensorFlow stopped: {_one_line(err)}; check the files named above, or rerun after "
+              "fixing them.", file=sys.stderr)
+        return EXIT_USAGE
+    if os.environ.get("TLH_DEBUG"):
+        raise err
+    print(f"tlh: error: unexpected {type(err).__name__}: {_one_line(err)} (set TLH_DEBUG=1 to see where; please "
+          "report it)", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
 def main(argv=None) -> int:
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        handled = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        previous = {s: signal.getsignal(s) for s in handled}
         for s in previous:
-            signal.signal(s, _on_signal)
+            signal.signal(s, _on_signal)  # a closed terminal (SIGHUP) too: clean up, as for Ctrl-C
     try:
         args = _parser().parse_args(argv)  # --help and bad arguments end here, before TensorFlow loads
         _import_tensorflow_quietly()
         return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)
-    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through _on_signal
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP through _on_signal
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"tlh: error: interrupted by {signal.Signals(signum).name}; no output file was written",
               file=sys.stderr)
         return 128 + signum
-    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError includes WeightsUnavailableError
-        print(f"tlh: error: {str(err).splitlines()[0]}", file=sys.stderr)
+    except (OSError, ValueError, RuntimeError, TypeError) as err:  # RuntimeError includes WeightsUnavailableError
+        print(f"tlh: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:
+        return _unexpected(err)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

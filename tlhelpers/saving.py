@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import keras
 
 from . import bases, builders  # noqa: F401  (they register tlhelpers' layers, which saved models name)
 from ._atomic import atomic_path
+from .errors import check_type
 
 _META = "tlhelpers.json"
 
@@ -27,14 +29,34 @@ def save_model(model: keras.Model, path: str | Path, *, class_names: list, extra
     Example:
         >>> save_model(model, "trash.keras", class_names=["glass", "metal"])
     """
+    check_type("model", model, keras.Model, "a keras.Model", where="save_model")
+    check_type("path", path, (str, os.PathLike), "a file path ending in .keras", where="save_model")
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"save models with the .keras extension, got {path.name!r}.")
+    _check_class_names(model, class_names)
     with atomic_path(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as zf:
             zf.writestr(_META, json.dumps({"class_names": list(class_names), **(extra or {})}))
     return path
+
+
+def _check_class_names(model: keras.Model, class_names) -> None:
+    """One unique name (str) per output of `model` (two for a single sigmoid output), or ValueError/TypeError."""
+    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
+        raise TypeError(f"save_model: expected `class_names` to be a list of names; received "
+                        f"class_names={class_names!r} ({type(class_names).__name__}).")
+    names = list(class_names)
+    if any(not isinstance(c, str) for c in names) or len(set(names)) != len(names):
+        raise ValueError(f"save_model: expected `class_names` to be distinct strings; received {names!r}.")
+    try:
+        n = model.output_shape[-1]
+    except (AttributeError, ValueError, TypeError):  # a model not built yet: nothing to compare with
+        return
+    if isinstance(n, int) and len(names) != n and not (n == 1 and len(names) == 2):
+        raise ValueError(f"save_model: the model has {n} outputs but {len(names)} class names were given "
+                         f"({names!r}); pass one name per output, in the order of the labels.")
 
 
 def _safe_mode():
