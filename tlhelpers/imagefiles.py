@@ -24,9 +24,13 @@ SUPPORTED_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held (1 = upright, 6 = turned right, ...)
 
-# PIL warns (two lines, once per file) about images above MAX_IMAGE_PIXELS; the scan reports them in its own
-# one-line report instead ("1 very large image kept"), and files above twice the limit are skipped as too large.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _quiet_pil() -> None:
+    """PIL warns (two lines, per file) about images above MAX_IMAGE_PIXELS; the scan reports them in its own
+    one-line report instead ("kept 1 very large image"), and skips files above twice the limit as too many pixels.
+    Re-asserted before each file, so that a notebook's `warnings.simplefilter(...)` does not bring the lines back."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def image_problem(path: str | Path) -> str | None:
@@ -56,6 +60,7 @@ def inspect_file(path: Path) -> tuple[str | None, str, int, float]:
     if not data:
         return "zero-byte", digest, 1, 0.0
     orientation, megapixels = 1, 0.0
+    _quiet_pil()
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
@@ -89,6 +94,7 @@ def exif_orientation(im: Image.Image) -> int:
 
 def file_orientation(path) -> int:
     """The EXIF orientation (1-8) of the image file `path`, reading its header only; 1 if it has none."""
+    _quiet_pil()
     try:
         with Image.open(os.fsdecode(path)) as im:
             return exif_orientation(im)

@@ -27,7 +27,7 @@ class SkipReport:
 
     def __str__(self) -> str:
         if not self.skipped:
-            text = f"{self.total} files read, none skipped."
+            text = f"{self.total} files read, none skipped"
         else:
             reasons = Counter(self.skipped.values())
             detail = ", ".join(f"{n} {r}" for r, n in reasons.most_common())
@@ -37,7 +37,7 @@ class SkipReport:
             path, mp = max(self.large.items(), key=lambda kv: kv[1])
             text += (f"; kept {len(self.large)} very large image(s), slow to decode (largest {mp:.0f} MP: "
                      f"{shown(path)})")
-        return text
+        return text + ("." if not self.skipped or self.large else "")
 
 
 def _check_paths_and_classes(paths, class_names) -> tuple[list, list]:
