@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv book test test-full lint strip unit notebooks book-strict browser bench student student-check clean
+.PHONY: help venv book test test-full test-colab lab lint strip unit notebooks book-strict browser bench student student-check clean
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, then a book build that executes every chapter and fails on any warning"
@@ -34,6 +34,9 @@ help:
 	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
 	@echo "make student  a copy of the notebooks without solution cells, in _build/student/"
 	@echo "make student-check  make student, then run each student notebook up to its first exercise"
+	@echo "make test-colab  every notebook under nbval in Colab's package set (Python 3.13, requirements/colab.txt),"
+	@echo "            each installing tlhelpers through its own Colab install cell (PYTHON_COLAB=/path/to/python3.13)"
+	@echo "make lab    JupyterLab on the notebooks, in the course's environment"
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -106,7 +109,7 @@ test-full: venv
 	TL_PROFILE=full $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 	@echo "make test-full: all checks passed"
 
-LINTED := tlhelpers tests benchmarks data_scripts
+LINTED := tlhelpers tests benchmarks data_scripts requirements
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 lint: venv
@@ -126,6 +129,55 @@ student: venv
 
 student-check: venv
 	MPLBACKEND=Agg $(BIN)/python -m tlhelpers.exercises notebooks _build/student --execute
+
+# Colab's package set (requirements/colab.txt) on Colab's Python, in its own venv: no book toolchain there. Every
+# notebook runs under nbval with a stand-in `google.colab` imported at kernel start (tests/colab_runtime), so each
+# one's install cell takes its Colab branch and installs tlhelpers: TL_INSTALL_FROM points it at a wheel of this
+# checkout (a learner's cell installs the tagged release instead). Two notebooks at a time, longest first; the
+# second group starts once the first install cell has installed tlhelpers (two pip runs must not write the venv
+# at once; later install cells find the same version installed and change nothing).
+PYTHON_COLAB ?= $(shell PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null || command -v python3.13)
+COLAB_VENV := .venv-colab
+COLAB_BIN := $(CURDIR)/$(COLAB_VENV)/bin
+COLAB_STAMP := $(COLAB_VENV)/.installed
+COLAB_GROUPS := "04_trash_classifier source_model 02_domains_and_tasks benchmarks" \
+	"03_cats_vs_dogs 05_what_convnets_learn 01_what_is_transfer_learning"
+NBVAL := -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+
+$(COLAB_STAMP): requirements/colab.txt
+	@v=$$("$(PYTHON_COLAB)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
+	if [ "$$v" != "3.13" ]; then echo "make test-colab needs Python 3.13, Colab's (found: $${v:-none}): \
+	install it (pyenv install 3.13) or run make test-colab PYTHON_COLAB=/path/to/python3.13"; exit 2; fi
+	rm -rf $(COLAB_VENV) && "$(PYTHON_COLAB)" -m venv $(COLAB_VENV)
+	$(COLAB_BIN)/python -m pip install --quiet -r requirements/colab.txt pytest==9.2.0 nbval==0.11.0 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }
+	touch $@
+
+test-colab: $(COLAB_STAMP) seed-keras
+	rm -rf _build/colab && mkdir -p _build/colab/src && cp -r tlhelpers pyproject.toml README.md _build/colab/src/
+	$(COLAB_BIN)/python -m pip wheel --quiet --no-deps -w _build/colab/dist _build/colab/src 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }
+	$(COLAB_BIN)/python -m pip uninstall --quiet -y tlhelpers 2>/dev/null || true
+	@start=$$(date +%s); export TL_INSTALL_FROM="$$(ls $(CURDIR)/_build/colab/dist/tlhelpers-*.whl)" \
+	  PYTHONPATH=$(CURDIR)/tests/colab_runtime MPLBACKEND=module://matplotlib_inline.backend_inline; \
+	pids=""; logs=""; n=0; for group in $(COLAB_GROUPS); do \
+	  n=$$((n + 1)); log=_build/colab/group$$n.log; logs="$$logs $$log"; \
+	  $(COLAB_BIN)/python -m pytest $(NBVAL) $$(printf 'notebooks/%s.ipynb ' $$group) > $$log 2>&1 & pids="$$pids $$!"; \
+	  for i in $$(seq 300); do kill -0 $$! 2>/dev/null || break; \
+	    compgen -G "$(COLAB_VENV)/lib/python*/site-packages/tlhelpers-*.dist-info/RECORD" >/dev/null && break; \
+	    sleep 2; done; sleep 2; \
+	done; status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	for log in $$logs; do echo "== $$log"; grep -v "Debugger warning\|frozen modules\|Debugging will proceed" $$log; done; \
+	echo "make test-colab: $$(( $$(date +%s) - start )) s for every notebook in Colab's package set"; \
+	mkdir -p benchmarks/results; printf '{"benchmark": "make_test_colab", "seconds": %s, "cpus": %s}\n' \
+	  "$$(( $$(date +%s) - start ))" "$$(nproc)" > benchmarks/results/make_test_colab.json; \
+	[ $$status -eq 0 ] || { echo "make test-colab: a notebook failed in Colab's package set (its log above)"; exit 1; }
+	@echo "make test-colab: all notebooks passed under nbval"
+
+# JupyterLab on the chapters, in the course's pinned environment (the same one `make book` and `make test` use).
+lab: venv
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  notebooks/01_what_is_transfer_learning.ipynb
 
 clean:
 	rm -rf _build .cache

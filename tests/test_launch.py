@@ -9,7 +9,11 @@ pins are the versions of requirements/lock.txt, which `make` installs and CI tes
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Notebooks that do not run on Colab, and why.
-NOT_ON_COLAB = {"benchmarks": "reads the measurements committed in the repository's benchmarks/results/"}
+NOT_ON_COLAB: dict = {}
 
 
 def normalised(name: str) -> str:
@@ -49,8 +53,14 @@ def test_the_repository_url_is_a_github_repository():
     assert CONFIG["repository"].get("branch", "main") == "main"
 
 
+def release_source() -> str:
+    """What a Colab learner installs: the configured repository at the tag of the package's version."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    return f"git+{CONFIG['repository']['url']}@v{version}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_colab_install_cell_installs_from_the_configured_repository(path):
+def test_colab_install_cell_installs_the_release_from_the_configured_repository(path):
     cells = colab_cells(path)
     if path.stem in NOT_ON_COLAB:
         assert not cells, f"{path.name} is listed as not running on Colab ({NOT_ON_COLAB[path.stem]}) but has a Colab cell"
@@ -59,10 +69,50 @@ def test_colab_install_cell_installs_from_the_configured_repository(path):
     cell = cells[0]
     assert 'if "google.colab" in sys.modules:' in cell, cell
     installs = re.findall(r"%pip install\b[^\n]*", cell)
-    assert len(installs) == 1, f"{path.name}: expected one %pip install line in\n{cell}"
+    assert installs == ['%pip install -q {os.environ.get("TL_INSTALL_FROM", RELEASE)}'], installs
     urls = re.findall(r"https?://[^\s\"'@#]+", cell)
     assert urls == [CONFIG["repository"]["url"]], f"{path.name} installs from {urls}, not {CONFIG['repository']['url']}"
-    assert f'"tlhelpers @ git+{CONFIG["repository"]["url"]}"' in installs[0], installs[0]
+    assert f'RELEASE = "{release_source()}"' in cell, f"{path.name} does not install {release_source()}:\n{cell}"
+    assert max(len(line) for line in cell.splitlines()) <= 88, "the install cell fits the book's code column"
+
+
+def _run_install_cell(cell: str, environ: dict) -> list[str]:
+    """The install cell as IPython runs it in Colab, each magic's line expanded the way IPython expands it."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    from IPython.utils.text import DollarFormatter
+
+    ran = []
+
+    class Shell:  # the two calls the transformed cell makes
+        def run_line_magic(self, name, line, _stack_depth=1):
+            ran.append(f"%{name} " + DollarFormatter().vformat(line, args=[], kwargs=namespace))
+
+    namespace = {"get_ipython": Shell}
+    saved_env = dict(os.environ)
+    colab = sys.modules.setdefault("google.colab", types.ModuleType("google.colab"))
+    try:
+        os.environ.pop("TL_INSTALL_FROM", None)
+        os.environ.update(environ)
+        exec(TransformerManager().transform_cell(cell), namespace)
+    finally:
+        if sys.modules.get("google.colab") is colab and not hasattr(colab, "__file__"):
+            del sys.modules["google.colab"]
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return ran
+
+
+@pytest.mark.parametrize("local", [None, "/checkout/dist/tlhelpers-0.2.0-py3-none-any.whl"])
+def test_the_install_cell_installs_the_release_unless_told_to_install_a_local_build(local):
+    cell = colab_cells(next(p for p in NOTEBOOKS if p.stem not in NOT_ON_COLAB))[0]
+    ran = _run_install_cell(cell, {"TL_INSTALL_FROM": local} if local else {})
+    assert ran == [f"%pip install -q {local or release_source()}"]
+
+
+def test_the_package_names_the_configured_repository():
+    import tlhelpers
+
+    assert tlhelpers.REPOSITORY == CONFIG["repository"]["url"]
 
 
 def test_notebooks_that_import_tlhelpers_install_it_on_colab():

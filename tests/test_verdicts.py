@@ -1,5 +1,7 @@
 """The words a chapter's verdict glues in follow the measured numbers, never the other way round."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,49 @@ def test_glue_values_formats_each_kind_and_keys_with_hyphens():
 def test_weights_note_names_the_architecture_of_plain_imagenet_weights():
     assert tlh.weights_note(_Base("imagenet", True, False)) == \
         "These numbers were measured with **EfficientNet-Lite0, ImageNet weights**."
+
+
+def _without_myst_nb(monkeypatch):
+    """Make `import myst_nb` fail, as it does on Colab (no book toolchain there)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "myst_nb" or name.startswith("myst_nb."):
+            raise ModuleNotFoundError("No module named 'myst_nb'", name="myst_nb")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
+    monkeypatch.delitem(sys.modules, "myst_nb.core.render", raising=False)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_glue_helpers_work_without_myst_nb(monkeypatch):
+    _without_myst_nb(monkeypatch)
+    with pytest.raises(ModuleNotFoundError):
+        import myst_nb  # noqa: F401
+    texts = tlh.glue_values("t", share=0.25, n=1600)
+    assert texts == {"t-share": "25.0%", "t-n": "1,600"}
+    assert tlh.glue_markdown("t", note="**bold**") == {"t-note": "**bold**"}
+
+
+def test_glued_values_show_as_a_table_of_what_each_role_stands_for():
+    texts = tlh.glue_values("t", share=0.25, note="a | b\nc")
+    table = texts.table()
+    assert "| `t-share` | 25.0% |" in table
+    assert "| `t-note` | a &#124; b c |" in table  # one row per value, no broken table
+    assert table.startswith("**Numbers quoted in the text below**")
+
+
+def test_glue_values_shows_the_table_in_a_kernel_without_myst_nb(monkeypatch):
+    """What a Colab learner sees: the values, since the markdown's {glue:text} roles stay unrendered there."""
+    _without_myst_nb(monkeypatch)
+    shown = []
+    import IPython
+    import IPython.display
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    tlh.glue_values("cvd", fe=0.958)
+    assert len(shown) == 1 and "| `cvd-fe` | 95.8% |" in shown[0].data

@@ -134,4 +134,6 @@ _SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices
                "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # pyproject.toml's; a release is tagged v{__version__}, which Colab installs
+# The course's repository (as in _config.yml): Colab installs the release from it.
+REPOSITORY = "https://github.com/tl-course/transfer-learning-course"

@@ -73,10 +73,38 @@ def weights_note(base) -> str:
 
 
 class Glued(dict):
-    """{key: text} of what was glued; shows nothing when it ends a cell (a chapter's hidden cells stay silent)."""
+    """{key: text} of what was glued; silent when it ends a cell (`glue_values` has already shown the table)."""
 
     def _ipython_display_(self):
         pass
+
+    def table(self) -> str:
+        """The glued values as a markdown table: what the `{glue:...}` roles below stand for."""
+        rows = "\n".join(f"| `{key}` | {' '.join(text.split()).replace('|', '&#124;')} |" for key, text in self.items())
+        return f"**Numbers quoted in the text below**\n\n| name | value |\n|---|---|\n{rows}\n"
+
+
+def _glue(texts: Glued, markdown: bool = False) -> Glued:
+    """Glue each text with myst_nb where it is installed (book builds), and show the learner the table of values.
+
+    Outside a book build (Colab, Jupyter, VS Code) the markdown keeps its `{glue:text}` roles unrendered; the table
+    says what each stands for. In the book the cells that glue are removed, so the table never shows there.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # plain Python: nothing to glue into, nobody to show
+        return texts
+    try:
+        from myst_nb import glue
+    except ImportError:  # Colab and other Jupyter set-ups without the book's toolchain
+        glue = None
+    for key, text in texts.items():
+        if glue is not None:
+            glue(key, Markdown(text) if markdown else text, display=False)
+    if get_ipython() is not None:
+        display(Markdown(texts.table()))
+    return texts
 
 
 def _text(value) -> str:
@@ -94,18 +122,14 @@ def glue_values(prefix: str, **values) -> dict:
 
     An `Evaluation` is glued as its `summary()`, a float in [0, 1] as a percentage with one decimal, other
     floats with three significant digits, an int with thousands separators, anything else as `str`.
-    Format a value yourself (pass a str) when it needs another form. Returns {key: text}.
+    Format a value yourself (pass a str) when it needs another form. Returns {key: text}. In a notebook it also
+    shows them as a table; myst_nb is needed only to glue (book builds): without it (Colab) they are only shown.
 
     Example:
         >>> glue_values("cvd", fe=results["feature extraction"], n_train=1600)
         {'cvd-fe': '95.8% (95% CI 94.4–96.9%, 1000 images)', 'cvd-n-train': '1,600'}
     """
-    from myst_nb import glue
-
-    texts = Glued({f"{prefix}-{name.replace('_', '-')}": _text(value) for name, value in values.items()})
-    for key, text in texts.items():
-        glue(key, text, display=False)
-    return texts
+    return _glue(Glued({f"{prefix}-{name.replace('_', '-')}": _text(value) for name, value in values.items()}))
 
 
 def glue_markdown(prefix: str, **texts: str) -> dict:
@@ -114,10 +138,4 @@ def glue_markdown(prefix: str, **texts: str) -> dict:
     Example:
         >>> glue_markdown("cvd", weights=weights_note(base))   # {glue:md}`cvd-weights` in the markdown
     """
-    from IPython.display import Markdown
-    from myst_nb import glue
-
-    keyed = Glued({f"{prefix}-{name.replace('_', '-')}": str(text) for name, text in texts.items()})
-    for key, text in keyed.items():
-        glue(key, Markdown(text), display=False)
-    return keyed
+    return _glue(Glued({f"{prefix}-{name.replace('_', '-')}": str(text) for name, text in texts.items()}), markdown=True)

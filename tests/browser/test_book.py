@@ -170,7 +170,8 @@ def launch_urls(notebook: str) -> tuple[str, str]:
     path = f"{path}/{notebook}" if path else notebook
     launch = CONFIG["launch_buttons"]
     colab = f"{launch['colab_url'].rstrip('/')}/github/{slug}/blob/{branch}/{path}"
-    binder = f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{slug}/{branch}?urlpath=tree/{path}"
+    assert launch["notebook_interface"] == "jupyterlab", "Binder opens the chapters in JupyterLab"
+    binder = f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{slug}/{branch}?urlpath=lab/tree/{path}"
     return colab, binder
 
 
