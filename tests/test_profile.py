@@ -1,4 +1,6 @@
-"""Run profiles: TL_PROFILE chooses quick or full, and every chapter's sizes come from one table."""
+"""Run profiles: TL_PROFILE chooses quick, gpu or full, and every chapter's sizes come from one table."""
+
+import dataclasses
 
 import pytest
 
@@ -6,7 +8,7 @@ from tlhelpers import profile
 from tlhelpers.profile import CHAPTERS, PROFILES, current_profile, settings
 
 
-@pytest.mark.parametrize("value", ["quick", "full", " Full ", "QUICK"])
+@pytest.mark.parametrize("value", ["quick", "gpu", "full", " Full ", "QUICK"])
 def test_tl_profile_is_honoured(monkeypatch, value):
     monkeypatch.setenv("TL_PROFILE", value)
     assert current_profile() == value.strip().lower()
@@ -18,7 +20,7 @@ def test_invalid_profile_names_the_valid_ones(monkeypatch):
     with pytest.raises(ValueError) as err:
         current_profile()
     message = str(err.value)
-    assert "'quick'" in message and "'full'" in message and "fast" in message
+    assert "'quick'" in message and "'gpu'" in message and "'full'" in message and "fast" in message
     assert "\n" not in message
 
 
@@ -26,7 +28,15 @@ def test_default_without_gpu_is_quick(monkeypatch):
     assert profile.has_gpu() is False  # this machine is CPU only
     assert current_profile() == "quick"
     monkeypatch.setattr(profile, "has_gpu", lambda: True)
-    assert current_profile() == "full"
+    assert current_profile() == "gpu"  # full is asked for by name: it takes longer than a free T4 session likes
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_gpu_is_full_with_at_most_its_epochs(chapter):
+    gpu, full = settings(chapter, "gpu"), settings(chapter, "full")
+    assert dataclasses.replace(gpu, profile="full", epochs=full.epochs) == full
+    assert set(gpu.epochs) == set(full.epochs) and all(gpu.epochs[k] <= full.epochs[k] for k in full.epochs)
+    assert gpu.distribute == "auto"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

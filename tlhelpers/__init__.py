@@ -129,7 +129,7 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "evaluation",
+_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "estimates", "evaluation",
                "exercises", "experiments", "explain", "features", "formalism", "freezing", "images", "models", "offline", "profile", "saving",
                "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
