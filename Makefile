@@ -159,7 +159,8 @@ test-colab: $(COLAB_STAMP) seed-keras
 	  | { grep -v "^WARNING: Location" || true; }
 	$(COLAB_BIN)/python -m pip uninstall --quiet -y tlhelpers 2>/dev/null || true
 	@start=$$(date +%s); export TL_INSTALL_FROM="$$(ls $(CURDIR)/_build/colab/dist/tlhelpers-*.whl)" \
-	  PYTHONPATH=$(CURDIR)/tests/colab_runtime MPLBACKEND=module://matplotlib_inline.backend_inline; \
+	  PYTHONPATH=$(CURDIR)/tests/colab_runtime MPLBACKEND=module://matplotlib_inline.backend_inline \
+	  PYDEVD_DISABLE_FILE_VALIDATION=1; \
 	pids=""; logs=""; n=0; for group in $(COLAB_GROUPS); do \
 	  n=$$((n + 1)); log=_build/colab/group$$n.log; logs="$$logs $$log"; \
 	  $(COLAB_BIN)/python -m pytest $(NBVAL) $$(printf 'notebooks/%s.ipynb ' $$group) > $$log 2>&1 & pids="$$pids $$!"; \
