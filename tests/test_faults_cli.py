@@ -347,3 +347,24 @@ def test_fit_offline_without_imagenet_weights_gives_advice_that_works(image_fold
     assert line.startswith("tlh: error: ImageNet weights for vgg16 could not be loaded")
     assert "--base efficientnet_lite0" in line and "--weights offline" in line and "TL_PROFILE" not in line
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_file_broken_during_training_is_named_and_nothing_saved(image_folder, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    from tlhelpers import strategies
+
+    root = image_folder(per_class=3, size=16)
+    out = tmp_path / "m.keras"
+
+    def fit_strategy(*args, **kwargs):  # a sync tool rewrites a photo while TensorFlow reads the folder
+        (root / "red" / "red_001.png").write_bytes(b"\x89PNG\r\n\x1a\n half written")
+        raise tf.errors.InvalidArgumentError(None, None, "Input is empty. [[{{node DecodeImage}}]]")
+
+    monkeypatch.setattr(strategies, "fit_strategy", fit_strategy)
+    assert main(fit_args(root, out)) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f"tlh: error: 1 file(s) in {root} changed during training and can no longer be read: "
+                    "red/red_001.png (not an image); no model was saved. Run the same command again: the scan now leaves "
+                    "them out.")
+    assert not out.exists()

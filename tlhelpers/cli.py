@@ -115,6 +115,24 @@ def _split_for_fit(args, images, dups):
     return train, val
 
 
+def _name_files_that_broke(args, images, err: Exception) -> None:
+    """TensorFlow stopped reading (a file changed during training): name the files and say that a rerun skips them."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(err, tf.errors.OpError):
+        return
+    from .images import scan_folder
+
+    try:
+        again = scan_folder(args.data_dir, class_names=images.class_names, verbose=False)
+    except (OSError, ValueError):
+        return
+    changed = [(rel, why) for rel, why in again.report.skipped.items() if rel not in images.report.skipped]
+    if changed:
+        raise ValueError(f"{len(changed)} file(s) in {shown(args.data_dir)} changed during training and can no longer "
+                         f"be read: {_listed(changed)}; no model was saved. Run the same command again: the scan now "
+                         "leaves them out.") from None
+
+
 def _changed_during_fit(args, images, val):
     """Files that could no longer be read after training (changed meanwhile): named, and left out of validation."""
     from .images import scan_folder
@@ -160,6 +178,9 @@ def _fit(args) -> int:
     except WeightsUnavailableError as err:
         raise WeightsUnavailableError(f"{err} With tlh: --base efficientnet_lite0 (ImageNet weights that install "
                                       "offline) or --weights offline (the course's own source model).") from None
+    except Exception as err:
+        _name_files_that_broke(args, images, err)
+        raise
     val = _changed_during_fit(args, images, val)
     result = evaluate(model, val)
     save_model(model, args.out, class_names=images.class_names, extra={

@@ -215,9 +215,9 @@ def to_dataset(
 
     Decoding runs in parallel, turns each image upright (EXIF orientation) and batches are
     prefetched. Small sets are cached in memory after the first pass (`cache=None` decides by
-    size). With `shuffle=True` (training) a file that can no longer be decoded (changed since the
-    scan) is skipped instead of stopping the run; in order, every image is kept, so predictions line
-    up with `images.labels`.
+    size). Every image is kept, in order, so the number of batches is known and predictions line
+    up with `images.labels`; a file changed since the scan so that it no longer decodes stops the
+    pass with TensorFlow's error (`scan_folder` again names it and leaves it out).
 
     Example:
         >>> ds = to_dataset(images, image_size=96, shuffle=True)
@@ -236,8 +236,6 @@ def to_dataset(
     if cache is None:
         cache = len(images) * image_size * image_size * 3 * 4 < 2**31
     ds = ds.map(lambda p, y, o: (_decode(p, image_size, o), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if shuffle:
-        ds = ds.ignore_errors()
     if cache:
         ds = ds.cache()
     if shuffle:

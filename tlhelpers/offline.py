@@ -27,13 +27,16 @@ from . import profile as _profile
 from .bases import OFFLINE_ALPHA, OFFLINE_ARCH, OFFLINE_LABEL, STAND_IN_ARCH, STAND_IN_LABEL, Base, ImagePreprocess
 from .data import IMAGENETTE_NAMES
 from .efficientnet_lite import INSTALL_HINT
+from .errors import CourseError
 
 OFFLINE_STEM = "mobilenet_v2_a050_imagenette"
 _WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights could not be loaded (usually: no network and no cached file)."""
+class WeightsUnavailableError(CourseError):
+    """ImageNet weights could not be loaded (usually: no network and no cached file); a RuntimeError.
+
+    In Jupyter it shows as its one-line message, without a traceback into Keras."""
 
 
 def offline_model_card() -> dict:
