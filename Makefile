@@ -114,6 +114,8 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 lint: venv
 	$(BIN)/ruff check $(LINTED)
+	@# Notebook code: at most 88 columns a line, what the book's code column shows without a scroll bar.
+	$(BIN)/ruff check --select E501 --line-length 88 notebooks
 	@$(BIN)/nbstripout --verify --keep-id $(NOTEBOOKS) || { \
 	  echo "make lint: the notebooks above are stored with outputs or execution counts: run \`make strip\`"; exit 1; }
 	@echo "make lint: ruff and notebook checks passed"
