@@ -96,6 +96,10 @@ INSPECT = """async () => {
     text: copy.textContent,
     mjx: document.querySelectorAll("mjx-container").length,
     links: [...document.querySelectorAll("a[href]")].map(a => a.href),
+    uncaptioned: [...main.querySelectorAll(".cell_output img")]
+      .filter(img => !(img.closest("figure") && img.closest("figure").querySelector("figcaption")))
+      .map(img => img.currentSrc || img.src),
+    captions: [...main.querySelectorAll("figure figcaption")].map(c => c.innerText),
   };
 }"""
 
@@ -145,6 +149,13 @@ def test_page_loads_without_console_errors(visits, name):
 def test_every_image_loads(visits, name):
     broken = [img["src"] for img in visits[name]["images"] if img["width"] <= 0]
     assert not broken, f"{len(broken)} of {len(visits[name]['images'])} images did not load: {broken}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_PAGES)
+def test_every_figure_has_a_numbered_caption(visits, name):
+    uncaptioned = visits[name]["uncaptioned"]
+    assert not uncaptioned, f"{len(uncaptioned)} figures without a caption on {name}: {uncaptioned}"
+    assert all(c.startswith("Fig.") for c in visits[name]["captions"]), visits[name]["captions"]
 
 
 @pytest.mark.parametrize("name", PAGES)
