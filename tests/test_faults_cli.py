@@ -368,3 +368,14 @@ def test_file_broken_during_training_is_named_and_nothing_saved(image_folder, tm
                     "red/red_001.png (not an image); no model was saved. Run the same command again: the scan now leaves "
                     "them out.")
     assert not out.exists()
+
+
+def test_fit_weights_that_are_a_folder_say_so(image_folder, tmp_path, capsys):
+    root = image_folder(per_class=3, size=16)
+    (tmp_path / "checkpoints").mkdir()
+    args = fit_args(root, tmp_path / "m.keras")
+    args[args.index("--weights") + 1] = str(tmp_path / "checkpoints")
+    assert main(args) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == f"tlh: error: weights {tmp_path / 'checkpoints'} is a folder; pass the .weights.h5 file inside it, " \
+                   "'imagenet', 'offline' or None."

@@ -202,7 +202,7 @@ def load_base(
     """
     check_type("arch", arch, str, f"the name of a base, one of {', '.join(ARCHS)}", where="load_base")
     spec = _arch(arch)
-    check_int("image_size", image_size, minimum=spec.min_size, where="load_base", what=f" (pixels, for {arch})")
+    check_int("image_size", image_size, minimum=spec.min_size, where="load_base", what=f" px for {arch}")
     check_type("weights", weights, (str, os.PathLike, type(None)),
                "'imagenet', 'offline', None or the path of a weights file", where="load_base")
     if weights is None or str(weights).lower() in ("none", "random"):
@@ -237,6 +237,8 @@ def _load_imagenet(arch: str, image_size: int, *, allow_fallback, verbose: bool,
 
 def _load_weights_file(arch: str, weights, image_size: int, **kwargs) -> Base:
     path = Path(weights).expanduser()
+    if path.is_dir():
+        raise ValueError(f"weights {path} is a folder; pass the .weights.h5 file inside it, 'imagenet', 'offline' or None.")
     if not path.is_file():
         raise FileNotFoundError(
             f"weights file {path} does not exist; pass 'imagenet', 'offline', None or an existing .weights.h5 file."

@@ -176,8 +176,10 @@ def _fit(args) -> int:
             distribute=args.distribute,
         )
     except WeightsUnavailableError as err:
-        raise WeightsUnavailableError(f"{err} With tlh: --base efficientnet_lite0 (ImageNet weights that install "
-                                      "offline) or --weights offline (the course's own source model).") from None
+        other = "" if args.base == "efficientnet_lite0" else "--base efficientnet_lite0 (ImageNet weights that install " \
+            "offline) or "
+        raise WeightsUnavailableError(f"{str(err).rstrip('.')}. With tlh: {other}--weights offline (the course's own "
+                                      "source model, no download).") from None
     except Exception as err:
         _name_files_that_broke(args, images, err)
         raise

@@ -47,7 +47,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def refuse_overwriting_inputs(out: Path, inputs: dict, flag: str = "--out") -> None:
     """Refuse an output path that is (a link to) one of the `inputs` ({what: path}): it would be destroyed."""
     for what, path in inputs.items():
-        if path is not None and _same_file(out, Path(path)):
+        if path is not None and Path(path).exists() and _same_file(out, Path(path)):
             other = out.with_name(f"{out.stem}-{'explained' if out.suffix == '.png' else 'out'}{out.suffix}")
             raise ValueError(f"{flag} {shown(out)} is the {what} ({shown(path)}); writing there would destroy it. "
                              f"Choose another file, e.g. {flag} {shown(other)}.")
