@@ -39,8 +39,23 @@ def classify(model: keras.Model, paths, classes: list, *, top: int = 3):
     return pd.DataFrame(rows).set_index(["image", "rank"])
 
 
-def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities for an ImageSet, a dataset, or an array of images or features."""
+def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32,
+            tta=None) -> np.ndarray:
+    """Class probabilities for an ImageSet, a dataset, or an array of images or features.
+
+    `tta`: None, or views of each image whose probabilities are averaged (test-time augmentation,
+    `tlhelpers.tta.predict_tta`), e.g. ("identity", "flip"); for an ImageSet or an array of images.
+
+    Example:
+        >>> probs = predict(model, val_images, tta=("identity", "flip"))
+    """
+    if tta:
+        from .tta import predict_tta
+
+        if isinstance(data, ImageSet) and image_size and image_size != model.input_shape[1]:
+            raise ValueError(f"predict: tta loads images at the model's size {model.input_shape[1]}; "
+                             f"received image_size={image_size}; leave it out.")
+        return predict_tta(model, data, views=tta, batch_size=batch_size)
     if isinstance(data, ImageSet):
         image_size = image_size or model.input_shape[1]
         data = to_dataset(data, image_size=image_size, batch_size=batch_size, cache=False)
@@ -132,21 +147,25 @@ def accuracy_interval(correct: int, n: int, *, level: float = 0.95) -> tuple[flo
     return float(centre - half), float(centre + half)
 
 
-def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_size: int = 32) -> Evaluation:
+def evaluate(model: keras.Model, data, *, classes: list | None = None, batch_size: int = 32,
+             tta=None) -> Evaluation:
     """Evaluate `model` on an ImageSet (or an (x, y) tuple of features); return an Evaluation.
+
+    `tta`: views averaged at prediction (see `predict`), e.g. ("identity", "flip"); None: one view.
 
     Example:
         >>> result = evaluate(model, splits["test"])
         >>> print(f"{result.accuracy:.1%}")
+        >>> evaluate(model, splits["val"], tta=("identity", "flip")).accuracy
     """
     if isinstance(data, ImageSet):
         y_true, classes = data.labels, classes or data.class_names
-        y_prob = predict(model, data, batch_size=batch_size)
+        y_prob = predict(model, data, batch_size=batch_size, tta=tta)
     else:
         x, y_true = data
         if classes is None:
             raise ValueError("pass classes=[...] when evaluating on arrays.")
-        y_prob = predict(model, x, batch_size=batch_size)
+        y_prob = predict(model, x, batch_size=batch_size, tta=tta)
     return Evaluation(list(classes), np.asarray(y_true, dtype=int), np.asarray(y_prob))
 
 

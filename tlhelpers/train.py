@@ -121,6 +121,7 @@ def fit(
     model: keras.Model, train, validation=None, *, epochs: int, optimizer_name: str = "rmsprop",
     learning_rate: float = 1e-3, momentum: float = 0.9, class_weight: dict | None = None,
     batch_size: int = 32, verbose: int = 2, strategy: tf.distribute.Strategy | None = None,
+    schedule=None, label_smoothing: float = 0.0, early_stopping=None, callbacks: list | None = None,
 ) -> dict:
     """Compile `model` for integer labels and train it; return the history as a dict of lists.
 
@@ -135,17 +136,30 @@ def fit(
     (for arrays) or the dataset's batch is split across the N = `strategy.num_replicas_in_sync`
     replicas, batch_size / N examples each per step, and the gradients are summed across them.
 
+    The recipe's options (all off by default; see `tlhelpers.recipe`):
+    - `schedule="warmup_cosine"`: the learning rate warms up to `learning_rate` over the first 10% of
+      the steps, then follows a cosine to 0 (a `LearningRateSchedule` is used as it is);
+    - `label_smoothing=0.1`: cross-entropy against targets smoothed by that much;
+    - `early_stopping=3` (a patience, or an EarlyStopping callback): stop after 3 epochs without a
+      lower validation loss and restore the best epoch's weights (needs `validation`);
+    - `callbacks`: more Keras callbacks (checkpoints, for instance).
+
     Example:
         >>> history = fit(model, train_ds, val_ds, epochs=2)
         >>> history["val_accuracy"]
+        >>> history = fit(model, train_ds, val_ds, epochs=20, schedule="warmup_cosine", label_smoothing=0.1,
+        ...               early_stopping=3)
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    lr = _learning_rate(schedule, learning_rate, train, epochs=epochs, batch_size=batch_size)
+    loss = "sparse_categorical_crossentropy"
+    if label_smoothing:
+        from .recipe import SmoothedSparseCrossentropy
+
+        loss = SmoothedSparseCrossentropy(label_smoothing)
     with _model_strategy(model, strategy).scope():
-        model.compile(
-            optimizer=optimizer(optimizer_name, learning_rate, momentum=momentum),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-        )
+        model.compile(optimizer=optimizer(optimizer_name, lr, momentum=momentum), loss=loss, metrics=["accuracy"])
     kwargs = _xy(train)
     if isinstance(train, tuple):  # arrays: Keras batches and shuffles; datasets come batched and shuffled
         kwargs.update(batch_size=batch_size, shuffle=True)
@@ -153,10 +167,50 @@ def fit(
         kwargs["shuffle"] = False
     if validation is not None:
         kwargs["validation_data"] = validation
-    callbacks = [EpochLog(epochs)] if verbose == 2 else []
+    callbacks = ([EpochLog(epochs)] if verbose == 2 else []) + _recipe_callbacks(early_stopping, validation) + \
+        list(callbacks or [])
     h = model.fit(**kwargs, epochs=epochs, class_weight=class_weight, verbose=1 if verbose == 1 else 0,
                   callbacks=callbacks)
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+def _steps_per_epoch(train, batch_size: int) -> int:
+    """Batches in one pass over `train`: an (x, y) tuple of arrays, or a batched tf.data dataset of known size."""
+    if isinstance(train, tuple):
+        return max(1, -(-len(train[0]) // batch_size))
+    n = int(train.cardinality()) if hasattr(train, "cardinality") else -1
+    if n < 1:
+        raise ValueError("fit: expected a dataset of known length for schedule='warmup_cosine'; received one of "
+                         "unknown or infinite length; pass a LearningRateSchedule built with its steps instead.")
+    return n
+
+
+def _learning_rate(schedule, learning_rate: float, train, *, epochs: int, batch_size: int):
+    """The optimizer's learning rate: the float itself, a LearningRateSchedule as is, or "warmup_cosine" built."""
+    if schedule is None:
+        return learning_rate
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    if schedule != "warmup_cosine":
+        raise ValueError(f"fit: expected `schedule` to be None, 'warmup_cosine' or a LearningRateSchedule; "
+                         f"received schedule={schedule!r}.")
+    from .recipe import warmup_cosine
+
+    return warmup_cosine(learning_rate, steps_per_epoch=_steps_per_epoch(train, batch_size), epochs=epochs)
+
+
+def _recipe_callbacks(early_stopping, validation) -> list:
+    """[] or [EarlyStopping restoring the best weights], from a patience (int) or a callback given as is."""
+    if early_stopping is None or early_stopping is False:
+        return []
+    if validation is None:
+        raise ValueError("fit: early_stopping watches the validation loss; pass `validation` data, or "
+                         "early_stopping=None.")
+    if isinstance(early_stopping, keras.callbacks.Callback):
+        return [early_stopping]
+    from .recipe import early_stopping as make
+
+    return [make(early_stopping)]
 
 
 def class_weights(images: ImageSet) -> dict:
@@ -180,35 +234,40 @@ def two_phase(
     model: keras.Model, base, train, validation=None, *, epochs: tuple[int, int], top_blocks: int,
     phase1: tuple[str, float] = ("rmsprop", 1e-3), phase2: tuple[str, float] = ("sgd", 1e-4),
     class_weight: dict | None = None, train_batchnorm: bool = False, verbose: int = 2,
-    strategy: tf.distribute.Strategy | None = None,
+    strategy: tf.distribute.Strategy | None = None, **recipe,
 ) -> dict:
     """Train the head on the frozen base, then unfreeze the top blocks and train again.
 
     Returns one history covering both phases, with `phase_boundary` the number of epochs of
     phase 1 (for plotting the boundary). BatchNormalization layers stay frozen, in inference
     mode, unless `train_batchnorm=True` (shown in chapter 4 to be a mistake). `strategy`: as in `fit`.
+    `**recipe`: `fit`'s recipe options (schedule, label_smoothing, early_stopping, callbacks), used in
+    both phases (a schedule is rebuilt for each phase; early stopping restores each phase's best epoch).
 
     Example:
         >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2)
+        >>> h = two_phase(model, base, train_ds, val_ds, epochs=(5, 5), top_blocks=2, schedule="warmup_cosine",
+        ...               label_smoothing=0.1, early_stopping=2)
     """
     from .freezing import freeze
 
     freeze(base, verbose=verbose > 0)
     h1 = fit(model, train, validation, epochs=epochs[0], optimizer_name=phase1[0], learning_rate=phase1[1],
-             class_weight=class_weight, verbose=verbose, strategy=strategy)
+             class_weight=class_weight, verbose=verbose, strategy=strategy, **recipe)
     h2 = fine_tune(model, base, train, validation, epochs=epochs[1], top_blocks=top_blocks,
                    optimizer_name=phase2[0], learning_rate=phase2[1], class_weight=class_weight,
-                   train_batchnorm=train_batchnorm, verbose=verbose, strategy=strategy)
+                   train_batchnorm=train_batchnorm, verbose=verbose, strategy=strategy, **recipe)
     return join_phases(h1, h2)
 
 
 def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, top_blocks: int,
               optimizer_name: str = "sgd", learning_rate: float = 1e-4, class_weight: dict | None = None,
               train_batchnorm: bool = False, verbose: int = 2,
-              strategy: tf.distribute.Strategy | None = None) -> dict:
+              strategy: tf.distribute.Strategy | None = None, **recipe) -> dict:
     """Phase 2 on its own: unfreeze the top `top_blocks` blocks of `base` and train `model` again.
 
     `strategy`: as in `fit` (the one `model` was built under; None: the model's own).
+    `**recipe`: `fit`'s recipe options (schedule, label_smoothing, early_stopping, callbacks).
 
     Example:
         >>> h2 = fine_tune(model, base, train_ds, val_ds, epochs=5, top_blocks=2)
@@ -217,7 +276,7 @@ def fine_tune(model: keras.Model, base, train, validation=None, *, epochs: int, 
 
     unfreeze_top_blocks(base, top_blocks, train_batchnorm=train_batchnorm, verbose=verbose > 0)
     return fit(model, train, validation, epochs=epochs, optimizer_name=optimizer_name, learning_rate=learning_rate,
-               class_weight=class_weight, verbose=verbose, strategy=strategy)
+               class_weight=class_weight, verbose=verbose, strategy=strategy, **recipe)
 
 
 def join_phases(first: dict, second: dict) -> dict:
