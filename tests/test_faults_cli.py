@@ -379,3 +379,27 @@ def test_fit_weights_that_are_a_folder_say_so(image_folder, tmp_path, capsys):
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == f"tlh: error: weights {tmp_path / 'checkpoints'} is a folder; pass the .weights.h5 file inside it, " \
                    "'imagenet', 'offline' or None."
+
+
+@pytest.mark.parametrize("shape", [(8,), (None, None, 3)])
+def test_model_that_does_not_take_square_images_is_named(shape, photo, tmp_path, capsys):
+    inputs = keras.Input(shape)
+    x = inputs if len(shape) == 1 else keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    path = save_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)), tmp_path / "odd.keras",
+                      class_names=["a", "b"])
+    refused(capsys, ["predict", path, photo], f"{path} takes inputs of shape", "not square RGB images",
+            "pass a model saved by `tlh fit`")
+
+
+@pytest.mark.parametrize("args", [["fit", "", "--out", "m.keras"], ["predict", "m.keras", "photo.jpg", ""]])
+def test_empty_path_is_refused_not_taken_for_the_current_folder(args, capsys):
+    assert "an empty path (an unset shell variable?)" in usage_error(capsys, args)
+
+
+def test_gradcam_on_a_model_without_convolutions_suggests_the_other_methods(photo, tmp_path, capsys):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    path = save_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)), tmp_path / "flat.keras",
+                      class_names=["a", "b"])
+    refused(capsys, ["explain", path, photo, "--out", tmp_path / "why.png"], "has no convolutional layer",
+            "saliency and SmoothGrad do not")

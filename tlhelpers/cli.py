@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -23,6 +22,7 @@ import threading
 from pathlib import Path
 
 from .cli_checks import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: tlh's limit on --image-size)
+from .cli_fit import listed
 from .errors import shown
 
 EXIT_USAGE = 2
@@ -34,6 +34,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"tlh: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one (an unset shell variable) is refused instead of meaning the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); pass a file or folder")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .choices import BASE_NAMES, DISTRIBUTIONS, STRATEGIES  # names only: --help needs no TensorFlow
 
@@ -41,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     f = sub.add_parser("fit", help="train a classifier on DATA_DIR (one subfolder per class)")
-    f.add_argument("data_dir", type=Path)
+    f.add_argument("data_dir", type=_path)
     f.add_argument("--strategy", choices=STRATEGIES, default="two-phase")
     f.add_argument("--base", default=None,
                    help=f"one of: {', '.join(BASE_NAMES)} (default: efficientnet_lite0, whose ImageNet weights install "
@@ -62,99 +69,34 @@ def _parser() -> argparse.ArgumentParser:
                    help="tf.distribute strategy: auto (MirroredStrategy when more than one GPU is visible, else one "
                         "device), mirrored (every GPU, or the logical CPUs), none; --batch-size is the global batch, "
                         "split across the replicas (default: auto)")
-    f.add_argument("--out", type=Path, required=True, help="where to save the model (.keras)")
+    f.add_argument("--out", type=_path, required=True, help="where to save the model (.keras)")
 
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix")
-    e.add_argument("model", type=Path)
-    e.add_argument("data_dir", type=Path)
+    e.add_argument("model", type=_path)
+    e.add_argument("data_dir", type=_path)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--batch-size", type=int, default=32)
 
     r = sub.add_parser("predict", help="class and probability for each image")
-    r.add_argument("model", type=Path)
-    r.add_argument("images", type=Path, nargs="+")
+    r.add_argument("model", type=_path)
+    r.add_argument("images", type=_path, nargs="+")
     r.add_argument("--json", action="store_true")
 
     x = sub.add_parser("explain", help="a picture of which pixels one prediction rests on")
-    x.add_argument("model", type=Path)
-    x.add_argument("image", type=Path)
+    x.add_argument("model", type=_path)
+    x.add_argument("image", type=_path)
     x.add_argument("--method", choices=("gradcam", "saliency", "smoothgrad"), default="gradcam")
-    x.add_argument("--out", type=Path, required=True, help="where to write the figure (.png)")
+    x.add_argument("--out", type=_path, required=True, help="where to write the figure (.png)")
     x.add_argument("--layer", metavar="NAME", help="layer for Grad-CAM (default: the last convolutional layer)")
     x.add_argument("--class", dest="class_name", metavar="NAME", help="class to explain (default: the predicted class)")
     return p
-
-
-def _too_few(data_dir: Path, images, dups: int, val_fraction: float) -> str:
-    """Which of the causes of "too few images" applies, and its fix."""
-    counts = images.counts()
-    n_min, cls = min((n, c) for c, n in counts.items())
-    where = f"{shown(data_dir)} has too few images"
-    if n_min < 2:
-        text = (f"{where}: class {shown(cls)} has {n_min} distinct image(s), and fitting needs at least 2 per class "
-                "(one to train on, one to validate)")
-        if dups:
-            text += f"; {dups} byte-identical duplicate(s) were removed, so copies of a file do not count"
-        return text + "; add different images of that class."
-    need = min(0.5, math.ceil(50 / n_min) / 100)
-    return (f"{where} to hold out a validation image of every class at --val-fraction {val_fraction:g}: class "
-            f"{shown(cls)} has {n_min}; raise --val-fraction to at least {need:.2f}, or add images.")
-
-
-def _split_for_fit(args, images, dups):
-    from .splits import stratified_split
-
-    parts = stratified_split(images, {"train": 1 - args.val_fraction, "validation": args.val_fraction}, seed=args.seed)
-    train, val = parts["train"], parts["validation"]
-    if min(images.counts().values()) < 2 or len(val) == 0 or min(val.counts().values()) == 0:
-        raise ValueError(_too_few(args.data_dir, images, dups, args.val_fraction))
-    if len(train) == 0 or min(train.counts().values()) == 0:
-        empty = next(c for c, n in train.counts().items() if n == 0)
-        raise ValueError(f"--val-fraction {args.val_fraction:g} leaves class {shown(empty)} no training image; "
-                         "lower --val-fraction (e.g. 0.2) or add images.")
-    return train, val
-
-
-def _name_files_that_broke(args, images, err: Exception) -> None:
-    """TensorFlow stopped reading (a file changed during training): name the files and say that a rerun skips them."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None or not isinstance(err, tf.errors.OpError):
-        return
-    from .images import scan_folder
-
-    try:
-        again = scan_folder(args.data_dir, class_names=images.class_names, verbose=False)
-    except (OSError, ValueError):
-        return
-    changed = [(rel, why) for rel, why in again.report.skipped.items() if rel not in images.report.skipped]
-    if changed:
-        raise ValueError(f"{len(changed)} file(s) in {shown(args.data_dir)} changed during training and can no longer "
-                         f"be read: {_listed(changed)}; no model was saved. Run the same command again: the scan now "
-                         "leaves them out.") from None
-
-
-def _changed_during_fit(args, images, val):
-    """Files that could no longer be read after training (changed meanwhile): named, and left out of validation."""
-    from .images import scan_folder
-
-    try:
-        again = scan_folder(args.data_dir, class_names=images.class_names, verbose=False)
-    except (OSError, ValueError) as err:
-        print(f"tlh: could not check {shown(args.data_dir)} again after training ({err})", file=sys.stderr)
-        return val
-    changed = {rel: why for rel, why in again.report.skipped.items() if rel not in images.report.skipped}
-    if not changed:
-        return val
-    print(f"tlh: {len(changed)} file(s) changed during training and could no longer be read; left out: "
-          + ", ".join(f"{shown(rel)} ({why})" for rel, why in list(changed.items())[:5]), file=sys.stderr)
-    bad = {str(args.data_dir / rel) for rel in changed}
-    return val.take([i for i, p in enumerate(val.paths) if p not in bad])
 
 
 def _fit(args) -> int:
     import keras
 
     from .cli_checks import check_fit
+    from .cli_fit import changed_during_fit, name_files_that_broke, split_for_fit
     from .evaluation import evaluate
     from .images import scan_folder
     from .offline import WeightsUnavailableError
@@ -165,7 +107,7 @@ def _fit(args) -> int:
     check_fit(args)
     keras.utils.set_random_seed(args.seed)
     images, dups = deduplicate(scan_folder(args.data_dir))
-    train, val = _split_for_fit(args, images, dups)
+    train, val = split_for_fit(args, images, dups)
     print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(map(shown, images.class_names))}); "
           f"train {len(train)}, validation {len(val)}; {dups} duplicates removed; {images.report}")
     weights = None if args.weights.lower() == "none" else args.weights
@@ -181,9 +123,9 @@ def _fit(args) -> int:
         raise WeightsUnavailableError(f"{str(err).rstrip('.')}. With tlh: {other}--weights offline (the course's own "
                                       "source model, no download).") from None
     except Exception as err:
-        _name_files_that_broke(args, images, err)
+        name_files_that_broke(args, images, err)
         raise
-    val = _changed_during_fit(args, images, val)
+    val = changed_during_fit(args, images, val)
     result = evaluate(model, val)
     save_model(model, args.out, class_names=images.class_names, extra={
         "strategy": args.strategy, "base": args.base, "weights": base.weights, "image_size": args.image_size,
@@ -208,12 +150,11 @@ def _evaluate(args) -> int:
     from .cli_checks import check_batch_size, check_folder, check_model_file
     from .evaluation import evaluate
     from .images import scan_folder
-    from .saving import load_model
 
     check_batch_size(args.batch_size)
     check_model_file(args.model)
     check_folder(args.data_dir)
-    model, meta = load_model(args.model)
+    model, meta, _ = _load(args.model)
     _check_classes(meta, args.data_dir)
     images = scan_folder(args.data_dir, class_names=meta["class_names"], verbose=not args.json)
     result = evaluate(model, images, batch_size=args.batch_size)
@@ -231,10 +172,16 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _listed(pairs, limit: int = 5) -> str:
-    """'a.jpg (does not exist), b (a folder)' for up to `limit` (path, why) pairs, then 'and N more'."""
-    text = ", ".join(f"{shown(p)} ({why})" for p, why in pairs[:limit])
-    return text + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
+def _load(path: Path):
+    """(model, metadata, image size) of a saved classifier on square RGB images; anything else is refused."""
+    from .saving import load_model
+
+    model, meta = load_model(path)
+    shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else None
+    if shape is None or len(shape) != 4 or shape[3] != 3 or not shape[1] or shape[1] != shape[2]:
+        raise ValueError(f"{shown(path)} takes inputs of shape {model.input_shape}, not square RGB images of a fixed "
+                         "size; pass a model saved by `tlh fit` (or save_model) on images.")
+    return model, meta, int(shape[1])
 
 
 def _predict(args) -> int:
@@ -242,17 +189,15 @@ def _predict(args) -> int:
 
     from .cli_checks import check_model_file
     from .images import image_problem, load_images
-    from .saving import load_model
 
     check_model_file(args.model)
-    model, meta = load_model(args.model)
-    size = model.input_shape[1]
+    model, meta, size = _load(args.model)
     good, skipped = [], []
     for p in args.images:
         problem = image_problem(p)
         (skipped if problem else good).append((p, problem))
     if not good:
-        raise ValueError(f"none of the {len(args.images)} file(s) is a readable image: {_listed(skipped)}; "
+        raise ValueError(f"none of the {len(args.images)} file(s) is a readable image: {listed(skipped)}; "
                          "pass JPEG, PNG, GIF, BMP or WebP files.")
     probs = model.predict(load_images([p for p, _ in good], image_size=size), verbose=0)
     classes = meta["class_names"]
@@ -264,7 +209,7 @@ def _predict(args) -> int:
         for r in rows:
             print(f"{r['image']}: {r['class']} ({r['probability']:.3f})")
         if skipped:
-            print(f"skipped {len(skipped)} unreadable file(s): {_listed(skipped, limit=len(skipped))}", file=sys.stderr)
+            print(f"skipped {len(skipped)} unreadable file(s): {listed(skipped, limit=len(skipped))}", file=sys.stderr)
     return 0
 
 
@@ -287,15 +232,14 @@ def _explain(args) -> int:
     from ._atomic import atomic_path
     from .cli_checks import check_explain
     from .explain import gradcam, last_conv_layer, saliency, smoothgrad
-    from .saving import load_model
     from .viz import plot_heatmap
 
     check_explain(args)
-    model, meta = load_model(args.model)
+    model, meta, size = _load(args.model)
     classes = meta["class_names"]
     if args.class_name is not None and args.class_name not in classes:
         raise ValueError(f"the model does not know class {args.class_name!r}; its classes are: {', '.join(classes)}.")
-    image = _explain_image(args, model.input_shape[1])
+    image = _explain_image(args, size)
     probs = np.ravel(model.predict(image[None], verbose=0)[0])
     probs = np.array([1 - probs[0], probs[0]]) if probs.size == 1 else probs
     predicted = int(np.argmax(probs))

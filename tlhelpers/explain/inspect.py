@@ -61,7 +61,8 @@ def last_conv_layer(model_or_base) -> str:
     order = _graph(model).order
     first = next((i for i, (layer, _, _) in enumerate(order) if isinstance(layer, _CONV)), None)
     if first is None:
-        raise ValueError(f"model {model.name!r} has no convolutional layer; Grad-CAM needs one.")
+        raise ValueError(f"model {model.name!r} has no convolutional layer; Grad-CAM needs one (saliency and SmoothGrad "
+                         "do not).")
     for layer, _, out in reversed(order[first:]):
         if _is_feature_map(layer, out):
             return layer.name
