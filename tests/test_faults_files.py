@@ -396,3 +396,48 @@ def test_missing_imagenet_weights_are_a_short_error_in_a_notebook(monkeypatch):
     message = str(err.value)
     assert "Or use the base efficientnet_lite0" in message and "TL_PROFILE" not in message  # no advice in a circle
     assert err.value._render_traceback_() == [f"WeightsUnavailableError: {message}"]
+
+
+def test_scan_folder_checks_its_arguments(image_folder):
+    root = image_folder(per_class=1, size=16)
+    with pytest.raises(TypeError, match="scan_folder: expected `root` to be a folder path"):
+        scan_folder(123)
+    with pytest.raises(TypeError, match=r"expected `class_names` to be a list of class folder names or None; "
+                                        r"received class_names='red' \(str\)"):
+        scan_folder(root, class_names="red")
+
+
+def test_image_set_sampling_checks_its_arguments(small_set):
+    with pytest.raises(ValueError, match="ImageSet.sample: expected `per_class` to be an integer of at least 0"):
+        small_set.sample(-1)
+    with pytest.raises(TypeError, match="received n='3' \\(str\\)"):
+        small_set.subset("3")
+    assert len(small_set.sample(np.int64(1))) == 2  # NumPy integers are integers
+
+
+def test_damaged_feature_cache_is_recomputed_not_fatal(tiny_base, small_set, isolated_env):
+    first, _ = extract_features(tiny_base, small_set, verbose=False)
+    (cached,) = (isolated_env / "features").glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[:100])  # a disk that filled up, an interrupted copy
+    again, labels = extract_features(tiny_base, small_set, verbose=False)
+    np.testing.assert_allclose(again, first, atol=1e-5)
+    assert len(labels) == len(small_set)
+
+
+def test_load_model_of_a_folder_says_it_is_a_folder(tmp_path):
+    from tlhelpers.saving import load_model
+
+    (tmp_path / "m.keras").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; pass the .keras file"):
+        load_model(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize("value", [0, 9, 255])
+def test_nonsense_exif_orientation_leaves_the_image_as_stored(value, tmp_path):
+    pixels = np.zeros((20, 40, 3), dtype="uint8")
+    pixels[:, :20] = 230
+    exif = Image.Exif()
+    exif[0x0112] = value
+    Image.fromarray(pixels).save(tmp_path / "odd.jpg", quality=95, exif=exif)
+    loaded = load_images([tmp_path / "odd.jpg"], image_size=16)[0]
+    assert loaded[8, 2, 0] > 150 and loaded[8, 13, 0] < 60  # bright on the left, as stored

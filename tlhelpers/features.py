@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -95,14 +96,25 @@ def extract_features(
     return x, y
 
 
+def _read_cached(path):
+    """(features, labels) from a cache file, or None when there is none or it is damaged (it is then recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return f["features"], f["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def _extract(base, images, *, batch_size, cache, verbose):
     if cache:  # the key stats every file and hashes every weight: only worth it when caching
         path = cache_home() / "features" / f"{base.arch}-{base.image_size}-{cache_key(base, images)}.npz"
-        if path.is_file():
-            with np.load(path) as f:
-                if verbose:
-                    print(f"features of {len(images)} images: read from cache ({path.name})")
-                return f["features"], f["labels"]
+        found = _read_cached(path)
+        if found is not None:
+            if verbose:
+                print(f"features of {len(images)} images: read from cache ({path.name})")
+            return found
     from tqdm.auto import tqdm
 
     infer = _infer_fn(base)

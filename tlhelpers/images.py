@@ -39,6 +39,9 @@ SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "dev", "test",
 def _class_names(root: Path, class_names: list | None) -> list:
     """The classes to scan: `class_names` (each must have a folder) or every class folder; at least two."""
     found = class_folders(root)
+    if class_names is not None and (isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__")):
+        raise TypeError(f"scan_folder: expected `class_names` to be a list of class folder names or None; received "
+                        f"class_names={class_names!r} ({type(class_names).__name__}).")
     if class_names is None:
         _refuse_split_folders(root, found)
         class_names = found

@@ -79,7 +79,11 @@ def load_model(path: str | Path) -> tuple[keras.Model, dict]:
     Loading uses Keras's safe mode, whatever `keras.config.enable_unsafe_deserialization()` said:
     a file that holds Python code (a Lambda layer) is refused, not run.
     """
+    check_type("path", path, (str, os.PathLike), "the path of a .keras file", where="load_model")
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"model file {path} is a folder; pass the .keras file that save_model or `tlh fit` "
+                                "wrote.")
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist; train one with `tlh fit` first.")
     try:
