@@ -240,7 +240,7 @@ class _TFLite:
 
         with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice (LiteRT), once per load
             warnings.simplefilter("ignore")
-            self._it = tf.lite.Interpreter(model_path=str(path))
+            self._it = tf.lite.Interpreter(model_path=str(path), num_threads=os.cpu_count())  # as many as Keras
         self._in = self._it.get_input_details()[0]["index"]
         self._out = self._it.get_output_details()[0]["index"]
         self._shape = None
