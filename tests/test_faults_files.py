@@ -441,3 +441,17 @@ def test_nonsense_exif_orientation_leaves_the_image_as_stored(value, tmp_path):
     Image.fromarray(pixels).save(tmp_path / "odd.jpg", quality=95, exif=exif)
     loaded = load_images([tmp_path / "odd.jpg"], image_size=16)[0]
     assert loaded[8, 2, 0] > 150 and loaded[8, 13, 0] < 60  # bright on the left, as stored
+
+
+def test_data_folder_that_cannot_be_listed_is_named(image_folder, monkeypatch):
+    root = image_folder(per_class=1, size=16)
+    real = os.listdir
+
+    def listdir(path="."):
+        if Path(path) == root:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with pytest.raises(ValueError, match=f"cannot read folder {root} \\(Permission denied\\); check its permissions"):
+        scan_folder(root)

@@ -31,11 +31,13 @@ def too_few(data_dir: Path, images, dups: int, val_fraction: float) -> str:
             text += f"; {dups} byte-identical duplicate(s) were removed, so copies of a file do not count"
         return text + "; add different images of that class."
     need = min(0.5, math.ceil(50 / n_min) / 100)
+    fix = f"raise --val-fraction to at least {need:.2f}, or add images" if need > val_fraction else "add images"
     return (f"{where} to hold out a validation image of every class at --val-fraction {val_fraction:g}: class "
-            f"{shown(cls)} has {n_min}; raise --val-fraction to at least {need:.2f}, or add images.")
+            f"{shown(cls)} has {n_min}; {fix}.")
 
 
 def split_for_fit(args, images, dups):
+    """(train, validation) for `tlh fit`, or ValueError saying which cause of "too few images" applies."""
     from .splits import stratified_split
 
     parts = stratified_split(images, {"train": 1 - args.val_fraction, "validation": args.val_fraction}, seed=args.seed)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from .errors import shown
+
 # Formats that tf.io.decode_image reads (the same set image_dataset_from_directory accepts, plus WebP).
 SUPPORTED_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
@@ -119,8 +121,12 @@ def _undecodable_variant(fmt: str, im, data: bytes) -> str | None:
 
 # --------------------------------------------------------------------------- walking class folders
 def class_folders(root: Path) -> list:
-    """The class folders of `root`: its visible subfolders' names, sorted."""
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders of `root`: its visible subfolders' names, sorted (ValueError if `root` cannot be read)."""
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise ValueError(f"cannot read folder {shown(root)} ({err.strerror or type(err).__name__}); check its "
+                         "permissions, or pass a folder you can read.") from None
 
 
 def check_class_link(root: Path, name: str) -> None:
