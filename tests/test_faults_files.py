@@ -455,3 +455,16 @@ def test_data_folder_that_cannot_be_listed_is_named(image_folder, monkeypatch):
     monkeypatch.setattr(os, "listdir", listdir)
     with pytest.raises(ValueError, match=f"cannot read folder {root} \\(Permission denied\\); check its permissions"):
         scan_folder(root)
+
+
+def test_damaged_exif_block_costs_no_warning_and_no_image(image_folder):
+    root = image_folder(per_class=2, size=16)
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(root / "red" / "camera.jpg",
+                                                   exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff" + b"\x01" * 40)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        images = scan_folder(root, verbose=False)
+        x = load_images([root / "red" / "camera.jpg"], image_size=16)
+    assert [str(w.message) for w in said] == []
+    assert len(images) == 5 and images.orientations[images.paths.index(str(root / "red" / "camera.jpg"))] == 1
+    assert x[0, 8, 8, 0] > 150

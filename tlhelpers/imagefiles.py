@@ -31,8 +31,10 @@ ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held (1 = upright, 6 = turn
 def _quiet_pil() -> None:
     """PIL warns (two lines, per file) about images above MAX_IMAGE_PIXELS; the scan reports them in its own
     one-line report instead ("kept 1 very large image"), and skips files above twice the limit as too many pixels.
-    Re-asserted before each file, so that a notebook's `warnings.simplefilter(...)` does not bring the lines back."""
+    Re-asserted before each file, so that a notebook's `warnings.simplefilter(...)` does not bring the lines back.
+    Damaged EXIF blocks (PIL: "Corrupt EXIF data") only cost the orientation, which is then taken as upright."""
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", message=r"(?i).*exif", category=UserWarning, module=r"PIL\.")
 
 
 def image_problem(path: str | Path) -> str | None:
