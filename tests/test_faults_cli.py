@@ -403,3 +403,17 @@ def test_gradcam_on_a_model_without_convolutions_suggests_the_other_methods(phot
                       class_names=["a", "b"])
     refused(capsys, ["explain", path, photo, "--out", tmp_path / "why.png"], "has no convolutional layer",
             "saliency and SmoothGrad do not")
+
+
+def test_evaluate_on_a_dataset_root_names_the_test_split(pets, tmp_path, capsys):
+    root = tmp_path / "hymenoptera_data"
+    write_image_folder(root / "train", classes=("cat", "dog"), per_class=1, size=16)
+    write_image_folder(root / "val", classes=("cat", "dog"), per_class=1, size=16)
+    refused(capsys, ["evaluate", pets, root], "holds splits (train, val), not classes", str(root / "val"))
+
+
+def test_fit_on_a_root_with_only_a_train_split_names_it(tmp_path, capsys):
+    root = tmp_path / "download"
+    write_image_folder(root / "train", classes=("cats", "dogs"), per_class=3, size=16)
+    (root / "__MACOSX").mkdir()  # left by a zip made on a Mac
+    refused(capsys, fit_args(root, tmp_path / "m.keras"), "holds splits (train)", str(root / "train"))

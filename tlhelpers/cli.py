@@ -136,8 +136,9 @@ def _fit(args) -> int:
 
 
 def _check_classes(meta, data_dir: Path):
-    from .images import class_folders
+    from .images import class_folders, refuse_split_folders
 
+    refuse_split_folders(data_dir, prefer=("test", "testing", "val", "validation", "valid"))
     found = class_folders(data_dir)
     if found != sorted(meta["class_names"]):
         raise ValueError(

@@ -43,7 +43,7 @@ def _class_names(root: Path, class_names: list | None) -> list:
         raise TypeError(f"scan_folder: expected `class_names` to be a list of class folder names or None; received "
                         f"class_names={class_names!r} ({type(class_names).__name__}).")
     if class_names is None:
-        _refuse_split_folders(root, found)
+        refuse_split_folders(root, found)
         class_names = found
     else:
         missing = [c for c in class_names if c not in found]
@@ -57,19 +57,23 @@ def _class_names(root: Path, class_names: list | None) -> list:
     return class_names
 
 
-def _refuse_split_folders(root: Path, found: list) -> None:
-    """A dataset root (train/, val/, ... each holding class folders) is not a folder of classes: say which to pass."""
+def refuse_split_folders(root: Path, found: list | None = None, *, prefer=("train", "training")) -> None:
+    """A dataset root (train/, val/, ... each holding class folders) is not a folder of classes: say which to pass.
+
+    `prefer` names the split to suggest first (training for fitting; test or val for evaluating).
+    """
+    found = [f for f in (class_folders(root) if found is None else found) if f != "__MACOSX"]
     splits = [f for f in found if f.lower() in SPLIT_NAMES]
-    if len(splits) < 2 or len(splits) != len(found):
+    if not splits or len(splits) != len(found):
         return
     try:
         if not all(class_folders(root / f) for f in splits):
             return
-    except OSError:
+    except (OSError, ValueError):
         return
-    train = next((f for f in splits if f.lower() in ("train", "training")), splits[0])
-    raise ValueError(f"{root} holds splits ({', '.join(splits)}), not classes; pass the split to use, "
-                     f"e.g. {root / train} (a folder with one subfolder per class).")
+    pick = next((f for p in prefer for f in splits if f.lower() == p), splits[0])
+    raise ValueError(f"{shown(root)} holds splits ({', '.join(splits)}), not classes; pass the split to use, "
+                     f"e.g. {shown(root / pick)} (a folder with one subfolder per class).")
 
 
 def _scan_cache_file(root: Path) -> Path:
