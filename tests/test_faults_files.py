@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+import tlhelpers.images as images_module
 from tlhelpers import bases, data
 from tlhelpers.builders import build_classifier, build_head
 from tlhelpers.errors import CourseError, DatasetUnavailableError
 from tlhelpers.features import extract_features
+from tlhelpers.imagefiles import inspect_file
 from tlhelpers.images import ImageSet, image_problem, load_images, scan_folder, to_dataset
 from tlhelpers.offline import WeightsUnavailableError
 from tlhelpers.saving import save_model
@@ -468,3 +470,35 @@ def test_damaged_exif_block_costs_no_warning_and_no_image(image_folder):
     assert [str(w.message) for w in said] == []
     assert len(images) == 5 and images.orientations[images.paths.index(str(root / "red" / "camera.jpg"))] == 1
     assert x[0, 8, 8, 0] > 150
+
+
+def test_two_class_folders_that_are_one_folder_are_refused(image_folder):
+    root = image_folder(per_class=2, size=16)
+    (root / "crimson").symlink_to(root / "red", target_is_directory=True)
+    with pytest.raises(ValueError, match="class folders 'crimson' and 'red' .* are the same folder"):
+        scan_folder(root)
+
+
+def test_interrupted_scan_keeps_what_it_read(image_folder, monkeypatch):
+    root = image_folder(per_class=4, size=16)
+    last = sorted(image_files(root))[-1]  # files are read in order: Ctrl-C arrives at the last one
+
+    def interrupted(path):
+        if path == last:
+            raise KeyboardInterrupt
+        return inspect_file(path)
+
+    monkeypatch.setattr(images_module, "_inspect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan_folder(root, verbose=False)
+    again = []
+    monkeypatch.setattr(images_module, "_inspect", lambda path: again.append(path) or inspect_file(path))
+    assert len(scan_folder(root, verbose=False)) == 8
+    assert again == [last]  # the seven read before the interruption were not read again
+
+
+def test_a_newline_in_a_file_name_keeps_messages_on_one_line(image_folder):
+    root = image_folder(per_class=2, size=16)
+    (root / "red" / "two\nlines.jpg").write_text("not a photo")
+    images = scan_folder(root, verbose=False)
+    assert "\n" not in str(images.report) and "two\\nlines.jpg" in str(images.report)

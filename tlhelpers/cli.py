@@ -200,7 +200,9 @@ def _predict(args) -> int:
     if not good:
         raise ValueError(f"none of the {len(args.images)} file(s) is a readable image: {listed(skipped)}; "
                          "pass JPEG, PNG, GIF, BMP or WebP files.")
-    probs = model.predict(load_images([p for p, _ in good], image_size=size), verbose=0)
+    paths = [p for p, _ in good]  # 64 at a time: ten thousand photos need not fit in memory at once
+    probs = np.concatenate([model.predict(load_images(paths[i:i + 64], image_size=size), verbose=0)
+                            for i in range(0, len(paths), 64)])
     classes = meta["class_names"]
     rows = [{"image": shown(p), "class": classes[int(np.argmax(pr))], "probability": float(np.max(pr))}
             for (p, _), pr in zip(good, probs)]

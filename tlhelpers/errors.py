@@ -76,6 +76,7 @@ def check_paths(name: str, value, *, where: str | None = None) -> list:
 
 
 def shown(path) -> str:
-    """`path` as text that can always be printed: bytes that are not UTF-8 shown as \\xNN escapes."""
+    """`path` as one printable line: bytes that are not UTF-8 shown as \\xNN, control characters as \\n, \\t, ..."""
     text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # a newline in a name keeps one line

@@ -142,12 +142,24 @@ def check_class_link(root: Path, name: str) -> None:
                          "itself; remove the link (each class needs a folder of its own images).")
 
 
+def _refuse_the_same_folder_twice(root: Path, class_names: list) -> None:
+    """Two class folders that are one folder (a link to another class) would label every image twice."""
+    seen = {}
+    for cls in class_names:
+        target = (root / cls).resolve()
+        if target in seen:
+            raise ValueError(f"class folders {seen[target]!r} and {cls!r} in {shown(root)} are the same folder (a "
+                             "link); remove the link so that each class has its own images.")
+        seen[target] = cls
+
+
 def class_files(root: Path, class_names: list) -> tuple[list, dict]:
     """Return ([(path, label)] of every visible plain file under each class folder, sorted; {relative path: why left out}).
 
     Unreadable folders, broken links, links to folders (not followed) and special files are left out and named.
     """
     files, left_out = [], {}
+    _refuse_the_same_folder_twice(root, class_names)
     for label, cls in enumerate(class_names):
         check_class_link(root, cls)
         found = []

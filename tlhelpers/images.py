@@ -105,20 +105,30 @@ def _inspected(root: Path, files: list, verbose: bool) -> dict:
         if not isinstance(hit, list) or len(hit) != 8 or hit[:4] != key:
             todo.append((p, rel, key))
     if todo:
-        from tqdm.auto import tqdm
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-            results = pool.map(lambda t: _inspect(t[0]), todo)
-            for (_, rel, key), found in tqdm(
-                zip(todo, results), total=len(todo), desc=f"checking {shown(root.name)}",
-                disable=not verbose or len(todo) < 500, leave=False,
-            ):
-                cache[rel] = [*key, *found]
         try:
-            write_json_atomic(cache_file, cache)
-        except OSError as err:
-            cache_write_failed(err, "folder scans")
+            _inspect_all(root, todo, cache, verbose)
+        finally:  # an interrupted scan keeps what it read: the next one starts where it stopped
+            try:
+                write_json_atomic(cache_file, cache)
+            except OSError as err:
+                cache_write_failed(err, "folder scans")
     return cache
+
+
+def _inspect_all(root: Path, todo: list, cache: dict, verbose: bool) -> None:
+    """Inspect `todo` [(path, rel, key)] on a thread pool into `cache`; Ctrl-C stops at once, not after every file."""
+    from tqdm.auto import tqdm
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2))
+    try:
+        results = pool.map(lambda t: _inspect(t[0]), todo)
+        for (_, rel, key), found in tqdm(
+            zip(todo, results), total=len(todo), desc=f"checking {shown(root.name)}",
+            disable=not verbose or len(todo) < 500, leave=False,
+        ):
+            cache[rel] = [*key, *found]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _readable(root: Path, files: list, cache: dict, class_names: list, left_out: dict) -> ImageSet:
