@@ -107,11 +107,25 @@ def test_explain_existing_out_is_untouched_when_explaining_fails(pets, photo, tm
     assert out.read_bytes() == b"an older figure" and not list(tmp_path.glob(".why-*"))
 
 
-def test_fit_out_inside_the_folder_of_images_is_refused(image_folder, capsys):
+@pytest.mark.parametrize("where", ["red", "models"])
+def test_fit_out_inside_a_class_folder_is_refused(where, image_folder, capsys):
     root = image_folder(per_class=3, size=16)
-    out = root / "red" / "model.keras"
-    refused(capsys, fit_args(root, out), "--out", "is inside DATA_DIR", "outside the folder of images")
-    assert not out.exists()
+    out = root / where / "model.keras"  # in a class, or in a new folder that would become one
+    refused(capsys, fit_args(root, out), "--out", "is inside a subfolder of DATA_DIR", "every subfolder is a class")
+    assert not out.exists() and not (root / "models").exists()
+
+
+def test_fit_out_beside_the_class_folders_is_allowed(image_folder):
+    import argparse
+
+    from tlhelpers.cli_checks import check_fit
+
+    root = image_folder(per_class=3, size=16)
+    args = argparse.Namespace(**{k.lstrip("-").replace("-", "_"): v for k, v in zip(
+        ["data_dir", "--base", "--weights", "--image-size", "--epochs", "--batch-size", "--out", "--strategy",
+         "--unfreeze", "--seed", "--val-fraction"],
+        [root, "mobilenet_v2", "none", 32, 2, 4, root / "model.keras", "two-phase", None, 0, 0.2])})
+    check_fit(args)  # `cd photos && tlh fit . --out model.keras`: the scan reads class folders only
 
 
 def test_fit_out_that_is_the_weights_file_is_refused(image_folder, tmp_path, capsys):

@@ -119,18 +119,18 @@ def check_fit(args) -> None:
     check_folder(args.data_dir)
     weights = None if args.weights.lower() in ("imagenet", "offline", "none") else Path(args.weights)
     refuse_overwriting_inputs(args.out, {"--weights file": weights})
-    if _inside(args.out, args.data_dir):
-        raise ValueError(f"--out {shown(args.out)} is inside DATA_DIR {shown(args.data_dir)}, among the images; "
-                         "save the model outside the folder of images.")
+    if _depth_inside(args.out, args.data_dir) > 1:
+        raise ValueError(f"--out {shown(args.out)} is inside a subfolder of DATA_DIR {shown(args.data_dir)}, where "
+                         "every subfolder is a class; save the model outside the class folders.")
     check_writable(args.out)
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _depth_inside(path: Path, folder: Path) -> int:
+    """How many levels below `folder` `path` lies (1: directly in it), or 0 when it is not inside."""
     try:
-        path.resolve().relative_to(folder.resolve())
+        return len(path.resolve().relative_to(folder.resolve()).parts)
     except (ValueError, OSError):
-        return False
-    return True
+        return 0
 
 
 def check_explain(args) -> None:
