@@ -100,7 +100,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "change", "difference", "either", "glue_markdown", "glue_values", "weights_note"
     ),
     "viz": (
-        "explorer",
+        "diagram_domain_task", "diagram_freezing", "diagram_swap_head", "diagram_two_phase", "explorer",
         "plot_accuracy_by_size", "plot_activation_grid", "plot_augmentations", "plot_base_comparison", "plot_confusion",
         "plot_domain_similarity", "plot_examples", "plot_explanations", "plot_filter_patterns", "plot_heatmap",
         "plot_history", "plot_history_grid", "plot_images", "plot_misclassified", "plot_randomization",

@@ -1,6 +1,6 @@
 """Plots for the chapters: each function draws on an axes (made if not given) and returns it.
 
-`results` holds plots of data and results, `domains` chapter 2's distances, `explain` the pictures of
+`diagrams` draws the concept pictures, `results` holds plots of data and results, `domains` chapter 2's distances, `explain` the pictures of
 what a convnet learned (and `explorer`, an ipywidgets panel, the one function that returns no axes).
 
 Example:
@@ -8,6 +8,12 @@ Example:
     >>> plot_confusion(result.confusion, result.classes)
 """
 
+from .diagrams import (  # noqa: F401
+    diagram_domain_task,
+    diagram_freezing,
+    diagram_swap_head,
+    diagram_two_phase,
+)
 from .domains import (  # noqa: F401
     plot_domain_similarity,
     plot_relative_similarity,
