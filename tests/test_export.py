@@ -16,7 +16,14 @@ import pytest
 from tlhelpers import export as ex
 from tlhelpers.bases import ImagePreprocess
 from tlhelpers.builders import augmentation
-from tlhelpers.cli_recipe import add_export_command, add_tta_argument, load_predictor, run_export, tta_views
+from tlhelpers.cli_recipe import (
+    add_export_command,
+    add_tta_argument,
+    is_export,
+    load_predictor,
+    run_export,
+    tta_views,
+)
 from tlhelpers.images import load_images
 from tlhelpers.saving import save_model
 from tlhelpers.tta import predict_tta
@@ -76,7 +83,7 @@ def test_exported_savedmodel_is_plain_tensorflow(keras_file, tmp_path):
 
     ex.export_model(keras_file, tmp_path / "sm")
     meta = json.loads((tmp_path / "sm" / ex.META).read_text())
-    assert meta["class_names"] == CLASSES and meta["image_size"] == SIZE
+    assert meta["class_names"] == CLASSES and meta["image_size"] == SIZE and is_export(tmp_path / "sm")
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     x = np.full((2, SIZE, SIZE, 3), 128.0, "float32")
     probs = loaded.signatures["serving_default"](images=tf.constant(x))
@@ -173,6 +180,7 @@ def test_cli_export_and_predictor(keras_file, tmp_path, capsys):
     assert run_export(args) == 0
     line = capsys.readouterr().out
     assert line.count("\n") == 1 and "t.tflite (tflite, 32 px, 2 classes)" in line
+    assert is_export(tmp_path / "t.tflite") and not is_export(keras_file) and not is_export(tmp_path)
     for path in (tmp_path / "t.tflite", keras_file):
         model, classes = load_predictor(path)
         assert classes == CLASSES and model(np.zeros((1, SIZE, SIZE, 3))).shape == (1, 2)

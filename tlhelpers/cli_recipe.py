@@ -92,6 +92,17 @@ def tta_views(args) -> tuple | None:
     return DEFAULT_TTA if getattr(args, "tta", False) else None
 
 
+def is_export(path: Path) -> bool:
+    """True for what `tlh export` wrote: a SavedModel folder holding tlhelpers_export.json, or a .tflite file.
+
+    Example:
+        >>> is_export(Path("cats.tflite")), is_export(Path("cats.keras"))
+        (True, False)
+    """
+    path = Path(path)
+    return (path.is_dir() and (path / "tlhelpers_export.json").is_file()) or path.suffix == ".tflite"
+
+
 def load_predictor(path: Path):
     """(callable images -> probabilities with .image_size, class names) for a .keras, a SavedModel folder or a .tflite.
 

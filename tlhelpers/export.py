@@ -30,16 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CourseError
+
 FORMATS = ("savedmodel", "tflite")
 TOLERANCE = {"savedmodel": 1e-4, "tflite": 1e-3}
 META = "tlhelpers_export.json"
 
 
-class ExportError(RuntimeError):
+class ExportError(CourseError):
     """An export that could not be written or did not match its Keras model; the message says what to do."""
-
-    def _render_traceback_(self):
-        return [f"{type(self).__name__}: {self}"]
 
 
 def _source(model_or_path, class_names):

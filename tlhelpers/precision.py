@@ -3,7 +3,13 @@
 Mixed precision keeps the weights in float32 and computes in 16 bits, which is up to about twice as
 fast where the hardware has 16-bit units: CPUs with AVX512-BF16 or AMX-BF16 (`mixed_bfloat16`), NVIDIA
 GPUs of compute capability 7.0 or more (`mixed_float16`, with loss scaling, which Keras adds at compile).
-Elsewhere it is slower, so float32 stays. A model built under a mixed policy should end in float32:
+Elsewhere it is slower, so float32 stays.
+
+Measure before turning it on for a given network (benchmarks/recipe.py): on a CPU with AMX-BF16, bfloat16
+made the small from-scratch convnet (dense 3x3 convolutions) about 2-4x faster to train, but the two-phase
+fit of EfficientNet-Lite0 about 0.7x as fast, because BatchNormalization and ReLU6 run 1.5-3x slower in
+bfloat16 (casts, no native kernels) and Lite0 is mostly such elementwise layers around cheap depthwise
+convolutions (benchmarks/results/recipe.json, recipe_ops.json). A model built under a mixed policy should end in float32:
 `float32_output(model)` makes its last layer (the softmax) compute in float32, so probabilities and the
 loss keep their precision.
 
