@@ -502,3 +502,25 @@ def test_a_newline_in_a_file_name_keeps_messages_on_one_line(image_folder):
     (root / "red" / "two\nlines.jpg").write_text("not a photo")
     images = scan_folder(root, verbose=False)
     assert "\n" not in str(images.report) and "two\\nlines.jpg" in str(images.report)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"val_fraction": 1.2}, ValueError, "received val_fraction=1.2"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, ValueError, "that leave images to train on"),
+    ({"val_fraction": "0.2"}, TypeError, "expected `val_fraction` to be a number between 0 and 1"),
+])
+def test_load_splits_checks_its_fractions_before_downloading(kwargs, error, words, monkeypatch):
+    from tlhelpers import splits
+
+    monkeypatch.setattr(splits, "fetch", lambda *a, **k: pytest.fail("fetched before checking the arguments"))
+    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+        splits.load_splits("trashnet", **kwargs)
+
+
+def test_split_helpers_need_an_image_set(small_set):
+    from tlhelpers.splits import deduplicate, stratified_split
+
+    with pytest.raises(TypeError, match="deduplicate: expected `images` to be an ImageSet"):
+        deduplicate(small_set.paths)
+    with pytest.raises(TypeError, match="stratified_split: expected `fractions` to be a dict"):
+        stratified_split(small_set, [0.8, 0.2])

@@ -13,11 +13,13 @@ import numpy as np
 
 from ._atomic import write_json_atomic
 from .data import _info, cache_home, cache_write_failed, fetch
+from .errors import check_type
 from .images import ImageSet, scan_folder
 
 
 def deduplicate(images: ImageSet) -> tuple[ImageSet, int]:
     """Keep one file of each group of byte-identical files; return (images, number removed)."""
+    check_type("images", images, ImageSet, "an ImageSet (from scan_folder or load_splits)", where="deduplicate")
     seen, keep = set(), []
     for i, d in enumerate(images.digests):
         if d not in seen:
@@ -39,6 +41,9 @@ def stratified_split(images: ImageSet, fractions: dict, *, seed: int = 0) -> dic
         >>> len(parts["train"]) + len(parts["validation"]) + len(parts["test"]) == len(images)
         True
     """
+    check_type("images", images, ImageSet, "an ImageSet (from scan_folder or load_splits)", where="stratified_split")
+    check_type("fractions", fractions, dict, "a dict of part name -> fraction, e.g. {'train': 0.8, 'validation': 0.2}",
+               where="stratified_split")
     names = list(fractions)
     total = sum(fractions.values())
     if any(f < 0 for f in fractions.values()) or not np.isclose(total, 1.0):
@@ -86,9 +91,10 @@ def load_splits(
         >>> {k: len(v) for k, v in splits.items()}
     """
     info = _info(name)
-    root = fetch(name)
     if val_fraction is None:
         val_fraction = 0.2 if info.official_splits else 0.15
+    _check_fractions(val_fraction, 0.0 if info.official_splits else test_fraction)
+    root = fetch(name)
     if info.official_splits:
         parts, removed, note = _split_official(root, info.official_splits, val_fraction, seed=seed, verbose=verbose)
     else:
@@ -112,6 +118,17 @@ def load_splits(
         sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
         print(f"{name}: {sizes} images; {removed} byte-identical duplicates removed{note}.")
     return parts
+
+
+def _check_fractions(val_fraction, test_fraction) -> None:
+    """Validation and test fractions of load_splits: numbers in [0, 1) that leave some images to train on."""
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"load_splits: expected `{name}` to be a number between 0 and 1; received "
+                            f"{name}={value!r} ({type(value).__name__}).")
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ValueError(f"load_splits: expected `val_fraction` in (0, 1) and `test_fraction` in [0, 1) that leave "
+                         f"images to train on; received val_fraction={val_fraction}, test_fraction={test_fraction}.")
 
 
 def _split_official(root, official: dict, val_fraction: float, *, seed: int, verbose: bool):
