@@ -50,8 +50,8 @@ def _check_paths_and_classes(paths, class_names) -> tuple[list, list]:
     class_names = list(class_names)
     if any(not isinstance(c, str) for c in class_names):
         raise TypeError(f"ImageSet: expected every class name to be a str; received class_names={class_names!r}.")
-    twice = sorted({c for c in class_names if class_names.count(c) > 1})
-    if twice:
+    if len(set(class_names)) != len(class_names):
+        twice = sorted({c for c in class_names if class_names.count(c) > 1})
         raise ValueError(f"ImageSet: class names must be unique; {', '.join(map(repr, twice))} appear(s) twice.")
     return list(paths), class_names
 
