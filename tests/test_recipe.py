@@ -18,7 +18,7 @@ from tlhelpers.recipe import (
     early_stopping,
     warmup_cosine,
 )
-from tlhelpers.train import fit, two_phase
+from tlhelpers.train import class_weights, fit, two_phase
 from tlhelpers.tta import predict_tta, view
 
 
@@ -63,6 +63,35 @@ def test_fit_with_warmup_cosine_uses_the_schedule():
     assert float(model.optimizer.learning_rate) == pytest.approx(float(schedule(8)))
     with pytest.raises(ValueError, match="schedule"):
         fit(model, (x, y), epochs=1, verbose=0, schedule="cosine")
+
+
+def test_a_model_trained_with_the_recipe_saves_and_loads(tmp_path):
+    from tlhelpers.saving import load_model, save_model
+
+    x, y = np.random.default_rng(0).normal(size=(16, 4)).astype("float32"), np.arange(16) % 2
+    model = tiny_dense()
+    fit(model, (x, y), (x, y), epochs=2, verbose=0, schedule="warmup_cosine", label_smoothing=0.1, early_stopping=1)
+    path = save_model(model, tmp_path / "m.keras", class_names=["a", "b"])
+    again, meta = load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert isinstance(again.loss, SmoothedSparseCrossentropy)
+
+
+@pytest.mark.xfail(strict=True, reason="tlhelpers/saving.py does not import tlhelpers.recipe yet, so a fresh process "
+                   "cannot deserialise WarmupCosine/SmoothedSparseCrossentropy; add it there and drop this marker")
+def test_a_recipe_model_loads_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from tlhelpers.saving import save_model
+
+    model = tiny_dense()
+    fit(model, (np.ones((4, 4)), np.arange(4) % 2), epochs=1, verbose=0, schedule="warmup_cosine",
+        label_smoothing=0.1)
+    path = save_model(model, tmp_path / "m.keras", class_names=["a", "b"])
+    code = f"from tlhelpers.saving import load_model; load_model({str(path)!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
 
 
 # -- label smoothing ---------------------------------------------------------------------------------------------
@@ -145,6 +174,7 @@ def test_class_weights_only_when_imbalanced(image_folder):
     red, blue = images.class_names.index("red"), images.class_names.index("blue")
     assert weights[red] == pytest.approx(10 / 16) and weights[blue] == pytest.approx(10 / 4)
     assert sum(weights[c] * n for c, n in ((red, 8), (blue, 2))) == pytest.approx(10)  # total weight unchanged
+    assert weights == pytest.approx(class_weights(images))  # the same weights as tlhelpers.train.class_weights
     assert class_weights_if_imbalanced([0, 0, 0, 1, 1]) is None
     assert class_weights_if_imbalanced([0, 0, 0, 1, 1], ratio=1.2) is not None
     with pytest.raises(ValueError, match="every class"):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import recipe  # noqa: F401  (registers the schedule and loss that a model compiled by fit's recipe names)
 from .errors import CourseError
 
 FORMATS = ("savedmodel", "tflite")
