@@ -69,8 +69,12 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def train_once(policy: str, train, val, *, image_size: int, epochs: tuple, batch_size: int, seed: int) -> dict:
-    """One two-phase fit of tlh's recipe under `policy`; its speed, accuracy and per-image correctness."""
+def train_once(policy: str, train, val, *, image_size: int, epochs: tuple, batch_size: int, seed: int,
+               **recipe) -> dict:
+    """One two-phase fit of tlh's recipe under `policy`; its speed, accuracy and per-image correctness.
+
+    `**recipe`: options for both phases' `fit` (schedule, label_smoothing, early_stopping, class_weight).
+    """
     import keras
 
     from tlhelpers.bases import load_base
@@ -91,8 +95,9 @@ def train_once(policy: str, train, val, *, image_size: int, epochs: tuple, batch
     timers = [_epoch_timer(), _epoch_timer()]
     start = time.perf_counter()  # what two_phase does, one phase at a time so that each is timed
     freeze(base, verbose=False)
-    fit(model, train_ds, val_ds, epochs=epochs[0], verbose=0, callbacks=[timers[0]])
-    fine_tune(model, base, train_ds, val_ds, epochs=epochs[1], top_blocks=2, verbose=0, callbacks=[timers[1]])
+    fit(model, train_ds, val_ds, epochs=epochs[0], verbose=0, callbacks=[timers[0]], **recipe)
+    fine_tune(model, base, train_ds, val_ds, epochs=epochs[1], top_blocks=2, verbose=0, callbacks=[timers[1]],
+              **recipe)
     wall = time.perf_counter() - start
     result = evaluate(model, val)
     per_epoch = len(train)
