@@ -111,6 +111,8 @@ def test_bad_inputs_leave_nothing(keras_file, tmp_path):
         ex.export_model(keras_file, tmp_path / "x.bin", format="tflite")
     with pytest.raises(ValueError, match="format"):
         ex.export_model(keras_file, tmp_path / "x", format="onnx")
+    with pytest.raises(ValueError, match=r"check_images.*\(N, 32, 32, 3\)"):
+        ex.export_model(keras_file, tmp_path / "x", check_images=np.zeros((2, 16, 16, 3)))
     with pytest.raises(FileNotFoundError, match="create it"):
         ex.export_model(keras_file, tmp_path / "no" / "such" / "x")
     (tmp_path / "taken").mkdir()

@@ -104,7 +104,11 @@ def _tflite_bytes(savedmodel_dir: str) -> bytes:
 
 def _check_images(size: int, images) -> np.ndarray:
     if images is not None:
-        return np.asarray(images, dtype="float32")
+        images = np.asarray(images, dtype="float32")
+        if images.ndim != 4 or images.shape[1:] != (size, size, 3) or len(images) == 0:
+            raise ValueError(f"export_model: expected `check_images` of shape (N, {size}, {size}, 3) in [0, 255]; "
+                             f"received shape {images.shape}; load them with load_images(paths, image_size={size}).")
+        return images
     rng = np.random.default_rng(0)
     noise = rng.uniform(0, 255, (4, size, size, 3))
     ramp = np.linspace(0, 255, size)[None, :, None, None] * np.ones((4, 1, size, 3))
