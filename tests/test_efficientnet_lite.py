@@ -257,7 +257,7 @@ def test_stand_in_label_and_notice(monkeypatch, capsys):
 
     monkeypatch.setattr(bases, "construct", construct)
     monkeypatch.setenv("TL_PROFILE", "quick")
-    base = load_base("inception_v3", image_size=96)
+    base = load_base("inception_v3", image_size=96, allow_fallback=True)  # offline, not the quick profile's choice
     assert (base.arch, base.requested, base.image_size) == ("efficientnet_lite0", "inception_v3", 96)
     assert base.weights == "EfficientNet-Lite0, ImageNet weights — offline stand-in for inception_v3"
     assert base.imagenet and base.stand_in and base.pretrained and not base.offline

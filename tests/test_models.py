@@ -117,15 +117,50 @@ def test_quick_profile_stands_in_lite0_loudly(monkeypatch, offline, capsys):
     assert "To provide them" in out and "offline stand-in for mobilenet_v2" in out
 
 
-def test_stand_in_replaces_vgg16_and_says_so(monkeypatch, offline, capsys):
+def test_quick_profile_runs_vgg16_on_the_stand_in_by_design(monkeypatch, capsys):
+    """Online too: VGG16 is never built (nor downloaded) in the quick profile, whose budget is two CPU cores."""
+    built = []
+    real = bases.construct
+
+    def spy(arch, weights, image_size, **kwargs):
+        built.append((arch, weights))
+        return real(arch, weights, image_size, **kwargs)
+
+    monkeypatch.setattr(bases, "construct", spy)
     monkeypatch.setenv("TL_PROFILE", "quick")
     base = load_base("vgg16", image_size=48)
+    assert built == [("efficientnet_lite0", "imagenet")]
     assert (base.arch, base.requested, base.image_size) == ("efficientnet_lite0", "vgg16", 48)
-    assert base.model.output_shape == (None, 2, 2, 1280)
+    assert base.model.output_shape == (None, 2, 2, 1280) and base.imagenet and base.stand_in
     assert repr(base) == ("Base(efficientnet_lite0 in place of vgg16, 48 px, weights: EfficientNet-Lite0, ImageNet "
-                          "weights — offline stand-in for vgg16)")
-    assert "offline stand-in for vgg16" in " ".join(capsys.readouterr().out.split())
+                          "weights — quick-profile stand-in for vgg16)")
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("NOTICE: The quick profile keeps every chapter within 4 minutes")
+    assert "quick-profile stand-in for vgg16" in out and "TL_PROFILE=gpu or full" in out
     assert blocks(base)[-1][0] == "top"  # block helpers follow the base actually loaded
+
+
+def test_the_quick_stand_in_is_skipped_when_the_caller_decides(monkeypatch, offline):
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    base = load_base("vgg16", image_size=48, allow_fallback=True, verbose=False)  # offline: Keras's weights fail
+    assert offline == [("vgg16", "imagenet"), ("efficientnet_lite0", "imagenet")]
+    assert base.weights == "EfficientNet-Lite0, ImageNet weights — offline stand-in for vgg16"
+
+
+def test_keras_download_chatter_is_held_back_when_the_weights_fail(monkeypatch, capsys):
+    def construct(arch, weights, image_size, **kwargs):
+        if weights == "imagenet" and arch == "mobilenet_v2":
+            print("Downloading data from https://storage.googleapis.com/.../mobilenet_v2_notop.h5")
+            raise OSError("URL fetch failure: no network")
+        return real(arch, weights, image_size, **kwargs)
+
+    real = bases.construct
+    monkeypatch.setattr(bases, "construct", construct)
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    load_base("mobilenet_v2", image_size=32, alpha=0.35)
+    out = capsys.readouterr().out
+    assert "Downloading data from" not in out and out.startswith("NOTICE: ImageNet weights for mobilenet_v2")
+    assert "/" + "tmp" not in out and str(bases.keras_models_dir()) not in out  # no machine path in the notice
 
 
 def test_without_any_imagenet_weights_the_course_model_is_the_last_resort(monkeypatch, no_imagenet, capsys):
@@ -144,7 +179,9 @@ def test_full_profile_refuses_to_fall_back(monkeypatch, offline, capsys):
     message = str(err.value)
     assert "ImageNet weights for mobilenet_v2 could not be loaded" in message and "no network" in message
     assert "To provide them" in message and "internet access" in message
-    assert str(bases.keras_models_dir()) in message  # where to put the weights file
+    import tlhelpers.offline
+
+    assert tlhelpers.offline.shown_models_dir() in message  # where to put the weights file, not this machine's path
     assert "TL_PROFILE=quick" in message and "EfficientNet-Lite0" in message
     assert offline == [("mobilenet_v2", "imagenet")]  # no other base was built behind the user's back
     assert capsys.readouterr().out == ""

