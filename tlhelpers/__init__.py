@@ -71,6 +71,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "builders": (
         "augmentation", "build_classifier", "build_head", "small_convnet", "stack"
     ),
+    "errors": ("CourseError", "DatasetUnavailableError"),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",
         "offline_classifier", "offline_model_card", "source_classifier"
@@ -129,7 +130,7 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "estimates", "evaluation",
+_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "errors", "estimates", "evaluation",
                "exercises", "experiments", "explain", "features", "formalism", "freezing", "images", "models", "offline", "profile", "saving",
                "splits", "strategies", "train", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
