@@ -43,6 +43,7 @@ def test_every_check_has_a_test():
     tested = {"concepts-ex-scenario", "concepts-ex-depth", "concepts-ex-speed", "formalism-ex-score",
               "formalism-ex-setting", "cvd-ex-blocks", "cvd-ex-pooling", "cvd-ex-gap", "trash-ex-blocks",
               "trash-ex-classweight", "explain-ex-layer", "explain-ex-sparsity", "src-ex-halflife", "src-ex-share"}
+    tested |= {"cvd-ex-keras-head", "trash-ex-keras-unfreeze", "explain-ex-keras-activations"}  # test_checks_keras
     assert set(CHECKS) == tested
 
 

@@ -10,5 +10,5 @@ A wrong answer gets a hint that says what is off without giving the answer away.
 with a tolerance. `CHECKS` maps each exercise label to its check; an unknown label raises ValueError.
 """
 
-from . import concepts, cvd, explain, formalism, src, trash  # noqa: F401, E402  (importing them registers their checks)
+from . import concepts, cvd, explain, formalism, keras_models, src, trash  # noqa: F401, E402  (importing them registers their checks)
 from ._core import CHECKS, CORRECT, USAGE, Verdict, check  # noqa: F401
