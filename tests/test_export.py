@@ -202,3 +202,24 @@ def test_tta_arguments():
     assert tta_views(parser.parse_args(["--tta-views", "identity, crop"])) == ("identity", "crop")
     with pytest.raises(ValueError, match="--tta-views"):
         tta_views(parser.parse_args(["--tta-views", "rotate"]))
+
+
+def test_tlh_exports_and_predicts_with_the_export_and_tta(keras_file, image_folder, tmp_path, capsys):
+    """Through `tlh` itself: export, predict with the export (same answers as the .keras), evaluate with --tta."""
+    from tlhelpers import cli
+
+    folder = image_folder(per_class=3, size=40)
+    photos = [str(p) for p in image_files(folder)[:4]]
+    assert cli.main(["export", str(keras_file), "--format", "savedmodel", "--out", str(tmp_path / "sm")]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(keras_file), *photos, "--json"]) == 0
+    from_keras = json.loads(capsys.readouterr().out)["predictions"]
+    assert cli.main(["predict", str(tmp_path / "sm"), *photos, "--json"]) == 0
+    from_export = json.loads(capsys.readouterr().out)["predictions"]
+    assert [r["class"] for r in from_export] == [r["class"] for r in from_keras]
+    assert np.allclose([r["probability"] for r in from_export], [r["probability"] for r in from_keras], atol=1e-4)
+    assert cli.main(["predict", str(keras_file), *photos, "--json", "--tta"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == len(photos)
+    assert cli.main(["evaluate", str(keras_file), str(folder), "--json", "--tta"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tta"] == ["identity", "flip"] and 0 <= report["accuracy"] <= 1

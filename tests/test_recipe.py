@@ -77,8 +77,6 @@ def test_a_model_trained_with_the_recipe_saves_and_loads(tmp_path):
     assert isinstance(again.loss, SmoothedSparseCrossentropy)
 
 
-@pytest.mark.xfail(strict=True, reason="tlhelpers/saving.py does not import tlhelpers.recipe yet, so a fresh process "
-                   "cannot deserialise WarmupCosine/SmoothedSparseCrossentropy; add it there and drop this marker")
 def test_a_recipe_model_loads_in_a_fresh_process(tmp_path):
     import subprocess
     import sys

@@ -72,6 +72,12 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "augmentation", "build_classifier", "build_head", "small_convnet", "stack"
     ),
     "errors": ("CourseError", "DatasetUnavailableError"),
+    "export": ("export_model", "load_for_prediction"),
+    "precision": ("float32_output", "hardware_policy", "mixed_precision"),
+    "recipe": ("SmoothedSparseCrossentropy", "WarmupCosine", "class_weights_if_imbalanced", "early_stopping",
+               "warmup_cosine"),
+    "stats": ("mcnemar",),
+    "tta": ("predict_tta",),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",
         "offline_classifier", "offline_model_card", "source_classifier"
@@ -130,9 +136,7 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "data", "efficientnet_lite", "errors", "estimates", "evaluation",
-               "exercises", "experiments", "explain", "features", "formalism", "freezing", "images", "models", "offline", "profile", "saving",
-               "splits", "strategies", "train", "verdicts", "viz")
+_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "cli_recipe", "data", "efficientnet_lite", "errors", "estimates", "evaluation", "exercises", "experiments", "explain", "export", "features", "formalism", "freezing", "images", "models", "offline", "precision", "profile", "recipe", "saving", "splits", "stats", "strategies", "train", "tta", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
 
 __version__ = "0.2.0"  # pyproject.toml's; a release is tagged v{__version__}, which Colab installs

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .cli_checks import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: tlh's limit on --image-size)
 from .cli_fit import listed
+from .cli_recipe import add_export_command, add_tta_argument, run_export, tta_views
 from .errors import shown
 
 EXIT_USAGE = 2
@@ -76,11 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("data_dir", type=_path)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--batch-size", type=int, default=32)
+    add_tta_argument(e)
 
-    r = sub.add_parser("predict", help="class and probability for each image")
+    r = sub.add_parser("predict", help="class and probability for each image (a .keras model or an export)")
     r.add_argument("model", type=_path)
     r.add_argument("images", type=_path, nargs="+")
     r.add_argument("--json", action="store_true")
+    add_tta_argument(r)
 
     x = sub.add_parser("explain", help="a picture of which pixels one prediction rests on")
     x.add_argument("model", type=_path)
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--out", type=_path, required=True, help="where to write the figure (.png)")
     x.add_argument("--layer", metavar="NAME", help="layer for Grad-CAM (default: the last convolutional layer)")
     x.add_argument("--class", dest="class_name", metavar="NAME", help="class to explain (default: the predicted class)")
+    add_export_command(sub)
     return p
 
 
@@ -158,9 +162,10 @@ def _evaluate(args) -> int:
     model, meta, _ = _load(args.model)
     _check_classes(meta, args.data_dir)
     images = scan_folder(args.data_dir, class_names=meta["class_names"], verbose=not args.json)
-    result = evaluate(model, images, batch_size=args.batch_size)
+    result = evaluate(model, images, batch_size=args.batch_size, tta=tta_views(args))
     out = result.to_dict()
     out["skipped"] = len(images.report.skipped)
+    out["tta"] = list(tta_views(args) or [])
     if args.json:
         print(json.dumps(out))
         return 0
@@ -189,10 +194,16 @@ def _predict(args) -> int:
     import numpy as np
 
     from .cli_checks import check_model_file
+    from .cli_recipe import is_export, load_predictor, predict_images
     from .images import image_problem, load_images
 
-    check_model_file(args.model)
-    model, meta, size = _load(args.model)
+    if is_export(args.model):  # a SavedModel folder or a .tflite file that `tlh export` wrote
+        model, classes = load_predictor(args.model)
+        size = model.image_size
+    else:
+        check_model_file(args.model)
+        model, meta, size = _load(args.model)
+        classes = meta["class_names"]
     good, skipped = [], []
     for p in args.images:
         problem = image_problem(p)
@@ -201,9 +212,8 @@ def _predict(args) -> int:
         raise ValueError(f"none of the {len(args.images)} file(s) is a readable image: {listed(skipped)}; "
                          "pass JPEG, PNG, GIF, BMP or WebP files.")
     paths = [p for p, _ in good]  # 64 at a time: ten thousand photos need not fit in memory at once
-    probs = np.concatenate([model.predict(load_images(paths[i:i + 64], image_size=size), verbose=0)
+    probs = np.concatenate([predict_images(model, load_images(paths[i:i + 64], image_size=size), tta=tta_views(args))
                             for i in range(0, len(paths), 64)])
-    classes = meta["class_names"]
     rows = [{"image": shown(p), "class": classes[int(np.argmax(pr))], "probability": float(np.max(pr))}
             for (p, _), pr in zip(good, probs)]
     if args.json:
@@ -322,7 +332,8 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)  # --help and bad arguments end here, before TensorFlow loads
         _import_tensorflow_quietly()
-        return {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain}[args.command](args)
+        commands = {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "explain": _explain, "export": run_export}
+        return commands[args.command](args)
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP through _on_signal
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"tlh: error: interrupted by {signal.Signals(signum).name}; no output file was written",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from . import bases, builders  # noqa: F401  (they register tlhelpers' layers, which saved models name)
+from . import bases, builders, recipe  # noqa: F401  (they register tlhelpers' layers, losses and schedules)
 from ._atomic import atomic_path
 from .errors import check_type
 
