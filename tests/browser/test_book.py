@@ -99,7 +99,7 @@ INSPECT = """async () => {
     uncaptioned: [...main.querySelectorAll(".cell_output img")]
       .filter(img => !(img.closest("figure") && img.closest("figure").querySelector("figcaption")))
       .map(img => img.currentSrc || img.src),
-    captions: [...main.querySelectorAll("figure figcaption")].map(c => c.innerText),
+    captions: [...main.querySelectorAll("figure figcaption")].map(c => c.textContent.trim()),
   };
 }"""
 
