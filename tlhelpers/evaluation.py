@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,8 +36,53 @@ def classify(model: keras.Model, paths, classes: list, *, top: int = 3):
     rows = []
     for path, p in zip(paths, probs):
         for rank, i in enumerate(np.argsort(-p)[:top], start=1):
-            rows.append({"image": str(path), "rank": rank, "class": classes[i], "probability": float(p[i])})
-    return pd.DataFrame(rows).set_index(["image", "rank"])
+            rows.append({"image": shown_path(path), "rank": rank, "class": classes[i], "probability": float(p[i])})
+    return _probability_table_class()(pd.DataFrame(rows).set_index(["image", "rank"]))
+
+
+def shown_path(path) -> str:
+    """A file as a reader should see it: under the datasets folder, its path there (`trashnet/...`); else as given.
+
+    Example:
+        >>> shown_path(data_home() / "trashnet" / "dataset-resized" / "glass" / "glass1.jpg")
+        'trashnet/dataset-resized/glass/glass1.jpg'
+    """
+    from pathlib import Path
+
+    from .data import data_home
+
+    try:
+        return Path(path).resolve().relative_to(data_home().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _percent(x) -> str:
+    return f"{x:.1%}"
+
+
+@functools.cache
+def _probability_table_class():
+    import pandas as pd
+
+    class ClassProbabilities(pd.DataFrame):
+        """`classify`'s table: the probabilities stay floats, and show as percentages (99.9%, not 9.99e-01)."""
+
+        @property
+        def _constructor(self):
+            return ClassProbabilities
+
+        def _formats(self) -> dict:
+            return {"probability": _percent} if "probability" in self.columns else {}
+
+        def _repr_html_(self):
+            return self.style.format(self._formats()).to_html()
+
+        def __repr__(self) -> str:
+            return self.to_string(formatters=self._formats())
+
+    ClassProbabilities.__qualname__ = "ClassProbabilities"
+    return ClassProbabilities
 
 
 def predict(model: keras.Model, data, *, image_size: int | None = None, batch_size: int = 32,

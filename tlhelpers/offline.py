@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -146,10 +148,12 @@ def source_classifier(*, allow_fallback: bool | None = None, verbose: bool = Tru
         >>> classes[int(model.predict(images).argmax(-1)[0])]
         'Egyptian_cat'
     """
+    said = io.StringIO()  # Keras's "Downloading data from ..." shows only when the download works
     try:
-        with socket_timeout(30):
+        with socket_timeout(30), contextlib.redirect_stdout(said):
             net = keras.applications.MobileNetV2(weights="imagenet", include_top=True)
             names = imagenet_class_names()
+        print(said.getvalue(), end="")
         inputs = keras.Input((224, 224, 3), name="image")
         outputs = net(ImagePreprocess("mobilenet_v2", name="preprocess")(inputs))
         return keras.Model(inputs, outputs, name="imagenet_classifier"), names, "imagenet"
