@@ -1,12 +1,14 @@
-"""Words a chapter's verdict glues into its markdown: which way a measured change went, which of two phrasings holds.
+"""What a chapter's verdict glues into its markdown: numbers, and the one sentence of several that the run supports.
 
-The sentence itself lives in the chapter's markdown; these helpers only choose the words the numbers support, so the
-prose can never claim more than the run measured.
+The prose lives in the chapter's markdown and glues numbers (`glue_values`). Where a sentence depends on the
+outcome, the hidden cell beside the assert writes each alternative out whole and glues the one that holds
+(`glue_markdown` with `either`, or a dict keyed by `difference`), so the page reads as written sentences, never as
+clauses assembled word by word, and can never claim more than the run measured.
 
 Example:
     >>> glue_values("cvd", fe=results["feature extraction"], epochs=5)   # {glue:text}`cvd-fe`, {glue:text}`cvd-epochs`
-    >>> change(results["fine-tuning"], results["feature extraction"])
-    'did not clearly change'
+    >>> glue_markdown("cvd", ft_verdict={1: "Fine-tuning paid off.", -1: "It cost accuracy.",
+    ...                                  0: "The change is inside the noise."}[difference(ft, fe)])
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ def change(new, old, *, words: tuple = (UP, DOWN, SAME)) -> str:
 
 
 def either(condition, yes: str, no: str) -> str:
-    """`yes` when `condition` holds, else `no`: the two short alternatives of a result that can go either way.
+    """`yes` when `condition` holds, else `no`: the two alternatives of a result that can go either way.
+
+    Write each alternative as a whole sentence and glue it with `glue_markdown`.
 
     Example:
-        >>> either(acc >= 0.9, "above", "below")
-        'above'
+        >>> either(acc >= 0.9, "The model clears 90%.", "The model stays below 90%.")
+        'The model clears 90%.'
     """
     return yes if condition else no
 
