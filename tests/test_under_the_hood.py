@@ -77,6 +77,33 @@ def test_the_lesson_keras_is_on_the_main_path(name):
     assert len(lines) >= 15, f"{name}: {len(lines)} lines of plain Keras on the main path: {lines}"
 
 
+def test_chapter_1_writes_the_three_ways_and_the_linear_probe_in_keras():
+    """The architecture only, frozen features, a partial freeze and the probe, visible; helpers named after."""
+    name = "01_what_is_transfer_learning.ipynb"
+    lines = main_path_keras(name)
+    assert len(lines) >= 20, f"{name}: {len(lines)} lines of plain Keras on the main path: {lines}"
+    cells = _cells(name)
+    visible = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code" and not HIDDEN & set(_tags(c)))
+    for needle in ["keras.models.clone_model(", ".trainable = False", "layer.trainable =", "keras.layers.Dense(",
+                   "GlobalAveragePooling2D()", ".fit(", "keras.layers.Normalization()"]:
+        assert needle in visible, needle
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for helper in ["tlh.build_classifier(", "tlh.unfreeze_top_blocks(", "tlh.linear_probe(", "tlh.extract_features("]:
+        assert helper in prose, helper
+    checks = "\n".join("".join(c["source"]) for c in cells if "remove-cell" in _tags(c))
+    assert "tlh.build_classifier(" in checks and "tlh.linear_probe(" in checks  # helper against page, hidden
+
+
+def test_chapter_2_writes_mmd_and_pad_and_checks_them_against_the_helpers():
+    cells = _cells("02_domains_and_tasks.ipynb")
+    visible = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code" and not HIDDEN & set(_tags(c)))
+    assert "def mmd2(" in visible and "np.exp(" in visible and 'keras.layers.Dense(1, activation="sigmoid"' in visible
+    checks = "\n".join("".join(c["source"]) for c in cells if "remove-cell" in _tags(c))
+    assert "tlh.mmd(" in checks and "tlh.proxy_a_distance(" in checks
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "{cite:t}`gretton2012`" in prose and "{cite:t}`bendavid2010`" in prose
+
+
 def test_chapter_4_writes_the_two_phase_recipe_in_keras_and_names_the_helpers_after():
     cells = _cells("04_trash_classifier.ipynb")
     visible = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code" and not HIDDEN & set(_tags(c)))
