@@ -9,8 +9,10 @@ _build/html is served on 127.0.0.1 (the search page needs http), every page is v
 what each visit recorded: console errors and uncaught exceptions (a resource that could not be loaded, a CDN
 among them, is one: the machine that runs this is offline), images that did not load, source text that was
 not rendered (`\\(`, `{glue`, `{cite`, `{doc`), formulas that MathJax did not typeset, and the notebook pages'
-Colab and Binder links, which must be built from _config.yml's repository. A full-page screenshot (JPEG) of every page
-goes to _build/screens/ (TL_BROWSER_SCREENS moves it). The browser is the system's Chromium, driven by
+Colab and Binder links, which must be built from _config.yml's repository, machine paths and download chatter in
+any text or output (folded ones too), and code or output blocks wider than their container, measured with every fold
+opened at 1280 px, where the page's table of contents is shown on the right. A full-page screenshot (JPEG) of every
+page goes to _build/screens/ (TL_BROWSER_SCREENS moves it). The browser is the system's Chromium, driven by
 Playwright (TL_CHROMIUM names another executable).
 """
 
@@ -44,6 +46,10 @@ NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("notebooks/")]
 RAW = ["\\(", "\\)", "{glue", "{cite", "{doc", "{ref", "{term"]
 # Pages whose source has formulas: MathJax must have typeset them.
 MATH_PAGES = ["notebooks/02_domains_and_tasks.html"]
+# Text no reader should see: this machine's paths (outputs show paths inside the datasets folder) and Keras's
+# download chatter (the course prints its own notice when weights are missing).
+MACHINE_TEXT = ["/tmp/", "/root/", "/work/", "Downloading data from"]
+VIEWPORT = {"width": 1280, "height": 1200}  # wide enough for the right-hand table of contents
 SEARCH_TERM = "fine-tuning"
 
 
@@ -103,6 +109,23 @@ INSPECT = """async () => {
   };
 }"""
 
+# Run after the screenshot: open every fold, then list the code and output blocks wider than their container.
+OVERFLOW = """() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  const main = document.querySelector("main") || document.body;
+  const copy = main.cloneNode(true);
+  copy.querySelectorAll("script, style").forEach(el => el.remove());
+  const toc = document.querySelector(".bd-sidebar-secondary");
+  const blocks = [...main.querySelectorAll("div.highlight pre, div.cell_output pre, div.cell_output > div.output")];
+  return {
+    everything: copy.textContent,
+    toc: !!toc && getComputedStyle(toc).display !== "none" && toc.getBoundingClientRect().width > 0,
+    blocks: blocks.filter(b => b.clientWidth > 0).length,
+    wide: blocks.filter(b => b.clientWidth > 0 && b.scrollWidth > b.clientWidth + 1)
+      .map(b => `${b.scrollWidth} > ${b.clientWidth} px: ${b.textContent.trim().split("\\n")[0].slice(0, 90)}`),
+  };
+}"""
+
 
 def visit(page, url: str, screenshot: Path) -> dict:
     """Open `url` in `page` and return what it showed: console errors, images, text, formulas, links."""
@@ -115,6 +138,7 @@ def visit(page, url: str, screenshot: Path) -> dict:
     found = page.evaluate(INSPECT)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True, type="jpeg", quality=75)  # PNG: twice as slow
+    found.update(page.evaluate(OVERFLOW))
     found["errors"] = errors
     return found
 
@@ -123,7 +147,7 @@ def visit(page, url: str, screenshot: Path) -> dict:
 def visits(server, browser):
     """Every page visited once, in one browser context: {page: what visit() recorded}."""
     start = time.monotonic()
-    context = browser.new_context(viewport={"width": 1280, "height": 1200})
+    context = browser.new_context(viewport=VIEWPORT)
     seen = {}
     for name in PAGES:
         page = context.new_page()
@@ -165,6 +189,24 @@ def test_no_unrendered_source_text(visits, name):
         text = visits[name][where]
         left = {raw: text[max(0, text.find(raw) - 60):text.find(raw) + 60] for raw in RAW if raw in text}
         assert not left, f"{name} ({where} text) shows source text: {left}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_machine_paths_or_download_chatter(visits, name):
+    """Outputs show dataset-relative paths, and Keras's download lines never reach the page, folded or not."""
+    text = visits[name]["everything"]
+    found = {s: text[max(0, text.find(s) - 80):text.find(s) + 80] for s in MACHINE_TEXT if s in text}
+    assert not found, f"{name} shows {list(found)}: {found}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_code_or_output_wider_than_its_column(visits, name):
+    """88-column code and every output fit the column at 1280 px, with the table of contents on the right."""
+    seen = visits[name]
+    if name in NOTEBOOK_PAGES:
+        assert seen["toc"], f"{name}: the right-hand table of contents is not shown at {VIEWPORT['width']} px"
+        assert seen["blocks"] > 0, f"{name}: no code or output block measured"
+    assert not seen["wide"], f"{len(seen['wide'])} blocks wider than the column on {name}:\n" + "\n".join(seen["wide"])
 
 
 @pytest.mark.parametrize("name", [p for p in MATH_PAGES if p in PAGES])
