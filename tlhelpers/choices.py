@@ -11,3 +11,5 @@ BASE_NAMES = {"vgg16": "VGG16", "resnet50": "ResNet50", "mobilenet_v2": "MobileN
               "inception_v3": "InceptionV3", "efficientnet_lite0": "EfficientNet-Lite0"}
 STRATEGIES = ("scratch", "features", "finetune", "two-phase")
 DISTRIBUTIONS = ("auto", "mirrored", "none")
+SCHEDULES = ("constant", "warmup-cosine")
+PRECISIONS = ("float32", "auto", "mixed_bfloat16", "mixed_float16")  # tlhelpers.precision.POLICIES, float32 first

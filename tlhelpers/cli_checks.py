@@ -90,6 +90,11 @@ def check_numbers(args, min_size: int) -> None:
         raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}.")
     if not (math.isfinite(args.val_fraction) and 0 < args.val_fraction < 1):
         raise ValueError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}.")
+    smoothing = getattr(args, "label_smoothing", 0.0)
+    if not (math.isfinite(smoothing) and 0 <= smoothing < 1):
+        raise ValueError(f"--label-smoothing must be at least 0 and below 1 (e.g. 0.1), got {smoothing}.")
+    if getattr(args, "patience", 0) < 0:
+        raise ValueError(f"--patience must be 0 (no early stopping) or a number of epochs, got {args.patience}.")
 
 
 def parse_unfreeze(value: str | None):

@@ -34,14 +34,19 @@ from .choices import STRATEGIES  # noqa: F401  (re-exported: tlh.STRATEGIES)
 from .features import extract_features
 from .freezing import freeze, set_trainable
 from .images import ImageSet, to_dataset
+from .precision import float32_output, mixed_precision
+from .recipe import class_weights_if_imbalanced
 from .train import as_strategy, fit, two_phase
+
+RECIPE_OPTIONS = frozenset({"schedule", "label_smoothing", "early_stopping", "callbacks"})  # passed on to `fit`
 
 
 def fit_strategy(
     strategy: str, train: ImageSet, val: ImageSet, *, arch: str = "mobilenet_v2", weights="imagenet",
     image_size: int = 160, epochs: int | tuple[int, int] = 10, batch_size: int = 32, allow_fallback: bool | None = None,
     base_kwargs: dict | None = None, unfreeze: int | str | None = None, phase2: tuple | None = None,
-    verbose: int = 2, distribute=None,
+    verbose: int = 2, distribute=None, augment: bool = True, class_weight: dict | str | None = None,
+    precision: str = "float32", **recipe,
 ):
     """Train a classifier with one of STRATEGIES; return (model on raw images, history, base).
 
@@ -53,37 +58,66 @@ def fit_strategy(
     course's strategy. Everything with weights is built inside its scope; `batch_size` is the
     global batch, split evenly across the `num_replicas_in_sync` replicas.
 
+    The practitioner's recipe (`tlhelpers.recipe`; each off unless asked for):
+    - `augment=False`: no random flips, rotations and zooms while training (never in features);
+    - `class_weight`: a {class index: weight} dict, or "auto" for balanced weights when the largest
+      class has over 1.5 times the images of the smallest (`class_weights_if_imbalanced`);
+    - `precision`: "float32", "auto" (the hardware's mixed policy, `hardware_policy`) or a policy name;
+      the model is built and trained under it and its softmax kept in float32;
+    - `**recipe`: `fit`'s `schedule`, `label_smoothing`, `early_stopping` and `callbacks`, used in
+      every training phase.
+
     Example:
         >>> model, history, base = fit_strategy("features", train, val, epochs=5, distribute="mirrored")
+        >>> model, history, base = fit_strategy("two-phase", train, val, epochs=12, schedule="warmup_cosine",
+        ...                                     label_smoothing=0.1, early_stopping=3, class_weight="auto")
     """
     phases = _check_strategy_args(strategy, epochs, unfreeze)
+    unknown = set(recipe) - RECIPE_OPTIONS
+    if unknown:
+        raise TypeError(f"fit_strategy: unexpected option(s) {', '.join(sorted(unknown))}; the recipe's are "
+                        f"{', '.join(sorted(RECIPE_OPTIONS))}.")
+    if isinstance(class_weight, str):
+        if class_weight != "auto":
+            raise ValueError(f"class_weight must be a dict, 'auto' or None, got {class_weight!r}.")
+        class_weight = class_weights_if_imbalanced(train)
+    with mixed_precision(precision):
+        return _fit_strategy(strategy, train, val, phases, arch=arch, weights=weights, image_size=image_size,
+                             batch_size=batch_size, allow_fallback=allow_fallback, base_kwargs=base_kwargs,
+                             unfreeze=unfreeze, phase2=phase2, verbose=verbose, distribute=distribute,
+                             augment=augment, class_weight=class_weight, recipe=recipe)
+
+
+def _fit_strategy(strategy, train, val, phases, *, arch, weights, image_size, batch_size, allow_fallback, base_kwargs,
+                  unfreeze, phase2, verbose, distribute, augment, class_weight, recipe):
     dist = as_strategy(distribute)
     with dist.scope():
         base = load_base(arch, weights=None if strategy == "scratch" else weights, image_size=image_size,
                          allow_fallback=allow_fallback, verbose=verbose > 0, **(base_kwargs or {}))
     if strategy == "features":
         model, history = _fit_features(base, train, val, epochs=sum(phases), batch_size=batch_size, verbose=verbose,
-                                       dist=dist)
+                                       dist=dist, class_weight=class_weight, recipe=recipe)
         return model, history, base
     n = len(train.class_names)
     train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True)
     val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
     if strategy == "scratch":
         with dist.scope():
-            model = build_classifier(base, n, augment=augmentation(), pooling="avg", freeze_base=False)
+            model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None,
+                                                    pooling="avg", freeze_base=False))
         set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
         history = fit(model, train_ds, val_ds, epochs=sum(phases), optimizer_name="adam", verbose=verbose,
-                      strategy=dist)
+                      strategy=dist, class_weight=class_weight, **recipe)
         return model, history, base
     with dist.scope():
-        model = build_classifier(base, n, augment=augmentation(), pooling="avg")
-    recipe = finetune_recipe(base, strategy)
-    top = unfreeze if unfreeze is not None else recipe["top_blocks"]
+        model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None, pooling="avg"))
+    steps = finetune_recipe(base, strategy)
+    top = unfreeze if unfreeze is not None else steps["top_blocks"]
     n_blocks = len(blocks(base))
     top = n_blocks if top == "all" else min(top, n_blocks)
     history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
-                        phase2=phase2 or (recipe["optimizer"], recipe["learning_rate"]), verbose=verbose,
-                        strategy=dist)
+                        phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), verbose=verbose,
+                        strategy=dist, class_weight=class_weight, **recipe)
     return model, history, base
 
 
@@ -106,14 +140,16 @@ def _check_strategy_args(strategy: str, epochs, unfreeze) -> tuple[int, int]:
     return phases
 
 
-def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist):
+def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist,
+                  class_weight=None, recipe=None):
     """The features strategy: a dense head on the frozen base's features; return (model on raw images, history)."""
     freeze(base, verbose=verbose > 0)
     xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
     xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
     with dist.scope():
-        head = build_head(xtr.shape[1:], len(train.class_names), pooling="avg")
-    history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose, strategy=dist)
+        head = float32_output(build_head(xtr.shape[1:], len(train.class_names), pooling="avg"))
+    history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose, strategy=dist,
+                  class_weight=class_weight, **(recipe or {}))
     with dist.scope():
         model = stack(base, head)
     return model, history
