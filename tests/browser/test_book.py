@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 import time
@@ -197,6 +198,13 @@ def test_no_machine_paths_or_download_chatter(visits, name):
     text = visits[name]["everything"]
     found = {s: text[max(0, text.find(s) - 80):text.find(s) + 80] for s in MACHINE_TEXT if s in text}
     assert not found, f"{name} shows {list(found)}: {found}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_PAGES)
+def test_outputs_show_numbers_for_people(visits, name):
+    """A probability reads 99.9%, not 9.999996e-01: no number in scientific notation outside the code."""
+    shown = re.findall(r".{0,60}\b\d\.\d+e[-+]\d\d\b.{0,30}", visits[name]["everything"])
+    assert not shown, f"{name} shows numbers in scientific notation: {shown[:5]}"
 
 
 @pytest.mark.parametrize("name", PAGES)
