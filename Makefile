@@ -144,8 +144,7 @@ COLAB_BIN := $(CURDIR)/$(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
 COLAB_GROUPS := "04_trash_classifier source_model 02_domains_and_tasks benchmarks" \
 	"03_cats_vs_dogs 05_what_convnets_learn 01_what_is_transfer_learning"
-# A cell's time limit: the slowest cell takes about 2.5 minutes alone; .ci/run, which runs these notebooks at a
-# low priority beside make test, allows more (a cell may wait there for most of make test's run).
+# A cell's time limit: the slowest cell takes about 2.5 minutes alone (COLAB_CELL_TIMEOUT=... on a busier machine).
 COLAB_CELL_TIMEOUT ?= 900
 NBVAL := -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=$(COLAB_CELL_TIMEOUT)
 
