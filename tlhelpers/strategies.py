@@ -81,44 +81,36 @@ def fit_strategy(
         if class_weight != "auto":
             raise ValueError(f"class_weight must be a dict, 'auto' or None, got {class_weight!r}.")
         class_weight = class_weights_if_imbalanced(train)
-    with mixed_precision(precision):
-        return _fit_strategy(strategy, train, val, phases, arch=arch, weights=weights, image_size=image_size,
-                             batch_size=batch_size, allow_fallback=allow_fallback, base_kwargs=base_kwargs,
-                             unfreeze=unfreeze, phase2=phase2, verbose=verbose, distribute=distribute,
-                             augment=augment, class_weight=class_weight, recipe=recipe)
-
-
-def _fit_strategy(strategy, train, val, phases, *, arch, weights, image_size, batch_size, allow_fallback, base_kwargs,
-                  unfreeze, phase2, verbose, distribute, augment, class_weight, recipe):
-    dist = as_strategy(distribute)
-    with dist.scope():
-        base = load_base(arch, weights=None if strategy == "scratch" else weights, image_size=image_size,
-                         allow_fallback=allow_fallback, verbose=verbose > 0, **(base_kwargs or {}))
-    if strategy == "features":
-        model, history = _fit_features(base, train, val, epochs=sum(phases), batch_size=batch_size, verbose=verbose,
-                                       dist=dist, class_weight=class_weight, recipe=recipe)
-        return model, history, base
-    n = len(train.class_names)
-    train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True)
-    val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
-    if strategy == "scratch":
+    with mixed_precision(precision):  # the model is built and trained under it
+        dist = as_strategy(distribute)
         with dist.scope():
-            model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None,
-                                                    pooling="avg", freeze_base=False))
-        set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
-        history = fit(model, train_ds, val_ds, epochs=sum(phases), optimizer_name="adam", verbose=verbose,
-                      strategy=dist, class_weight=class_weight, **recipe)
+            base = load_base(arch, weights=None if strategy == "scratch" else weights, image_size=image_size,
+                             allow_fallback=allow_fallback, verbose=verbose > 0, **(base_kwargs or {}))
+        if strategy == "features":
+            model, history = _fit_features(base, train, val, epochs=sum(phases), batch_size=batch_size, verbose=verbose,
+                                           dist=dist, class_weight=class_weight, recipe=recipe)
+            return model, history, base
+        n = len(train.class_names)
+        train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True)
+        val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
+        if strategy == "scratch":
+            with dist.scope():
+                model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None,
+                                                        pooling="avg", freeze_base=False))
+            set_trainable(base, from_layer=0, train_batchnorm=True, verbose=verbose > 0)
+            history = fit(model, train_ds, val_ds, epochs=sum(phases), optimizer_name="adam", verbose=verbose,
+                          strategy=dist, class_weight=class_weight, **recipe)
+            return model, history, base
+        with dist.scope():
+            model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None, pooling="avg"))
+        steps = finetune_recipe(base, strategy)
+        top = unfreeze if unfreeze is not None else steps["top_blocks"]
+        n_blocks = len(blocks(base))
+        top = n_blocks if top == "all" else min(top, n_blocks)
+        history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
+                            phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), verbose=verbose,
+                            strategy=dist, class_weight=class_weight, **recipe)
         return model, history, base
-    with dist.scope():
-        model = float32_output(build_classifier(base, n, augment=augmentation() if augment else None, pooling="avg"))
-    steps = finetune_recipe(base, strategy)
-    top = unfreeze if unfreeze is not None else steps["top_blocks"]
-    n_blocks = len(blocks(base))
-    top = n_blocks if top == "all" else min(top, n_blocks)
-    history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
-                        phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), verbose=verbose,
-                        strategy=dist, class_weight=class_weight, **recipe)
-    return model, history, base
 
 
 def _check_strategy_args(strategy: str, epochs, unfreeze) -> tuple[int, int]:
