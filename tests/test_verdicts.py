@@ -107,3 +107,11 @@ def test_glue_values_shows_the_table_in_a_kernel_without_myst_nb(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     tlh.glue_values("cvd", fe=0.958)
     assert len(shown) == 1 and "| `cvd-fe` | 95.8% |" in shown[0].data
+
+
+def test_difference_is_the_paired_test_and_glues_a_comparison():
+    base = _evaluation(800)
+    assert tlh.difference(_evaluation(820), base) == 1  # 20 one-way disagreements: p < 0.001
+    assert tlh.difference(_evaluation(804), base) == 0  # 4: p = 0.125
+    c = tlh.compare(_evaluation(820), base)
+    assert tlh.glue_values("t", gain=c) == {"t-gain": c.summary()}

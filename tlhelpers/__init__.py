@@ -76,7 +76,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "precision": ("float32_output", "hardware_policy", "mixed_precision"),
     "recipe": ("SmoothedSparseCrossentropy", "WarmupCosine", "class_weights_if_imbalanced", "early_stopping",
                "warmup_cosine"),
-    "stats": ("mcnemar",),
+    "stats": ("compare", "format_p", "mcnemar"),
     "tta": ("predict_tta",),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",

@@ -17,20 +17,18 @@ UP, DOWN, SAME = "raised", "lowered", "did not clearly change"
 
 
 def difference(new, old) -> int:
-    """+1 when `new` scored clearly above `old`, -1 clearly below, 0 when the gap is inside `new`'s 95% interval.
+    """+1 when `new` scored clearly above `old`, -1 clearly below, 0 when the paired test cannot tell them apart.
 
-    Both are `Evaluation`s (or anything with `accuracy` and `interval()`); "clearly" means by more than
-    half the width of `new`'s Wilson interval, the test set's own noise.
+    Both are `Evaluation`s of the same images. "Clearly" is the course's one rule: McNemar's exact test on the images
+    where exactly one of the two is right gives p < 0.05 (`tlhelpers.stats.compare`).
 
     Example:
         >>> difference(results["fine-tuning"], results["feature extraction"])
         0
     """
-    lo, hi = new.interval()
-    gap = new.accuracy - old.accuracy
-    if abs(gap) <= (hi - lo) / 2:
-        return 0
-    return 1 if gap > 0 else -1
+    from .stats import compare
+
+    return compare(new, old).sign
 
 
 def change(new, old, *, words: tuple = (UP, DOWN, SAME)) -> str:
@@ -112,7 +110,7 @@ def _glue(texts: Glued, markdown: bool = False) -> Glued:
 
 
 def _text(value) -> str:
-    if hasattr(value, "summary") and hasattr(value, "interval"):
+    if hasattr(value, "summary") and (hasattr(value, "interval") or hasattr(value, "p_value")):
         return value.summary()
     if isinstance(value, float):
         return f"{value:.1%}" if 0.0 <= value <= 1.0 else f"{value:.3g}"
@@ -124,7 +122,7 @@ def _text(value) -> str:
 def glue_values(prefix: str, **values) -> dict:
     """Glue each value as text under `prefix-name` (underscores become hyphens) for `{glue:text}` in the markdown.
 
-    An `Evaluation` is glued as its `summary()`, a float in [0, 1] as a percentage with one decimal, other
+    An `Evaluation` or a `Comparison` is glued as its `summary()`, a float in [0, 1] as a percentage with one decimal, other
     floats with three significant digits, an int with thousands separators, anything else as `str`.
     Format a value yourself (pass a str) when it needs another form. Returns {key: text}. In a notebook it also
     shows them as a table; myst_nb is needed only to glue (book builds): without it (Colab) they are only shown.
