@@ -82,3 +82,38 @@ def test_plot_accuracy_by_size_shades_intervals_only_where_the_table_has_them():
     assert len(axes.flat[0].collections) == 0 and len(axes.flat[1].collections) == 1
     plt.close("all")
     assert np.isfinite(banded["ci low"]).all()
+
+
+def test_probe_predictions_are_the_probe_whose_accuracy_linear_probe_reports():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    y = (x[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int)
+    pred = tlh.probe_predictions(x[:40], y[:40], x[40:])
+    assert set(pred) <= {0, 1} and (pred == y[40:]).mean() == tlh.linear_probe(x[:40], y[:40], x[40:], y[40:])
+    classes, scores = tlh.probe_predictions(x[:40], y[:40], x[40:], scores=True)
+    assert list(classes) == [0, 1] and scores.shape == (20, 1) and ((scores[:, 0] > 0) == (pred == 1)).all()
+
+
+def test_probe_by_size_tests_each_draw_against_another_model_on_the_same_images(tiny_base, images, test_images):
+    never_right = np.zeros(len(test_images), dtype=bool)
+    table = tlh.probe_by_size(tiny_base, images, test_images, sizes=(4, None), draws=2, against=never_right)
+    assert {"draws ahead", "p max"} <= set(table.columns)
+    full = table.iloc[-1]  # one draw on all the images: McNemar against a model that is never right
+    right = round(full["test accuracy"] * len(test_images))
+    assert full["p max"] == pytest.approx(tlh.mcnemar(np.arange(10) < right, never_right)["p_value"])
+    assert full["draws ahead"] == int(full["p max"] < 0.05)
+    evaluation = tlh.Evaluation(test_images.class_names, test_images.labels, np.eye(2)[1 - test_images.labels])
+    same = tlh.probe_by_size(tiny_base, images, test_images, sizes=(None,), against=evaluation)
+    assert same["p max"].iloc[0] == pytest.approx(full["p max"])  # an Evaluation that is never right: the same test
+    with pytest.raises(ValueError, match="one boolean per test image"):
+        tlh.probe_by_size(tiny_base, images, test_images, against=never_right[:3])
+
+
+def test_compare_bases_returns_each_probe_as_an_evaluation_for_paired_tests(tiny_base, images, test_images):
+    scratch = tlh.Evaluation(test_images.class_names, test_images.labels, np.eye(2)[test_images.labels])
+    table, evals = tlh.compare_bases({"tiny": tiny_base}, images, test_images, trained={"scratch": (tiny_base, scratch)},
+                                     speed_images=8, batch_size=4, repeats=1, return_evaluations=True)
+    assert list(evals) == ["tiny", "scratch"] and table.loc["scratch", "test accuracy"] == 1.0
+    assert evals["tiny"].accuracy == table.loc["tiny", "test accuracy"]
+    assert (evals["tiny"].y_true == test_images.labels).all()
+    assert tlh.compare(evals["scratch"], evals["tiny"]).new_only == round((1 - evals["tiny"].accuracy) * 10)

@@ -64,3 +64,40 @@ def test_compare_strategies_and_accuracy_by_size(images):
     by_size = tlh.accuracy_by_size(images, images, images, sizes=(2, None), strategies=("features",),
                                    weights=None, image_size=32, epochs=2, batch_size=4, arch="vgg16")
     assert list(by_size["images per class"]) == [2, 4] and list(by_size["strategy"]) == ["features", "features"]
+
+
+def test_validation_recorder_keeps_each_epochs_right_answers():
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    record = tlh.ValidationRecorder(x, y, batch_size=16)
+    history = model.fit(x, y, epochs=3, batch_size=8, validation_data=(x, y), callbacks=[record], verbose=0)
+    assert record.correct.shape == (3, 40) and record.correct.dtype == bool
+    assert record.correct.mean(1) == pytest.approx(history.history["val_accuracy"])
+    with pytest.raises(ValueError, match="one label per validation input"):
+        tlh.ValidationRecorder(x, y[:5])
+
+
+def test_effect_tests_by_hand():
+    import numpy as np
+
+    scratch = np.zeros((4, 10), dtype=bool)
+    scratch[1:, :3], scratch[2:, :5] = True, True  # 0, 3, 5, 5 right of 10
+    transfer = np.ones((4, 10), dtype=bool)
+    transfer[0, 8:] = False  # 8 right after the first epoch, then 10
+    table = tlh.effect_tests({"scratch": scratch, "transfer": transfer}, baseline="scratch", draws=500)
+    row = table.loc["transfer"]
+    assert row["start gap"] == pytest.approx(80) and row["start p"] == pytest.approx(2 * 0.5**8)  # 8 vs 0 disagreements
+    effects = tlh.transfer_effects({"s": {"val_accuracy": scratch.mean(1)}, "t": {"val_accuracy": transfer.mean(1)}})
+    assert row["slope gap"] == pytest.approx(100 * (effects.loc["t", "slope"] - effects.loc["s", "slope"]))
+    assert row["slope low"] <= row["slope gap"] <= row["slope high"]
+    with pytest.raises(ValueError, match="baseline 'none'"):
+        tlh.effect_tests({"scratch": scratch}, baseline="none")
+    with pytest.raises(ValueError, match="same \\(epochs, images\\)"):
+        tlh.effect_tests({"scratch": scratch, "transfer": transfer[:, :5]}, baseline="scratch")

@@ -55,8 +55,8 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "conv_autoencoder", "encode", "fit_autoencoder", "reconstruct"
     ),
     "features": (
-        "extract_features", "features_by_depth", "information_by_depth", "linear_probe", "probe_by_size", "ridge_readout",
-        "transferability"
+        "extract_features", "features_by_depth", "information_by_depth", "linear_probe", "probe_by_size",
+        "probe_predictions", "ridge_readout", "transferability"
     ),
     "formalism": (
         "bootstrap", "calibrate_similarity", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy",
@@ -95,7 +95,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     ),
     "experiments": (
         "accuracy_by_size", "available_bases", "batchnorm_experiment", "compare_bases", "compare_batchnorm_momentum",
-        "compare_strategies", "transfer_effects"
+        "compare_strategies", "effect_tests", "transfer_effects", "ValidationRecorder"
     ),
     "train": (
         "class_weights", "distribution", "fine_tune", "fit", "join_phases", "two_phase"

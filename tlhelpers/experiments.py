@@ -5,6 +5,8 @@ same data, seed and budget for every variant so that only the thing compared dif
 
 - compare_strategies, accuracy_by_size, transfer_effects: the strategies of `fit_strategy`, by test
   accuracy, by images per class, and by start, slope and asymptote of their learning curves;
+- ValidationRecorder, effect_tests: which validation images each run gets right after every epoch, and
+  whether one run's start and slope beat another's on those same images (paired tests);
 - batchnorm_experiment, compare_batchnorm_momentum: BatchNormalization frozen or trained during
   fine-tuning, and its moving-average momentum when training from scratch;
 - available_bases, compare_bases: which ImageNet bases load here, and how they compare on one target.
@@ -119,6 +121,91 @@ def transfer_effects(histories: dict, *, metric: str = "val_accuracy"):
         rows[name] = {"start": v[0], "slope": (v[half - 1] - v[0]) / (half - 1), "asymptote": v[-2:].mean()}
     table = pd.DataFrame(rows).T
     table.index.name = "run"
+    return table
+
+
+class ValidationRecorder(keras.callbacks.Callback):
+    """A Keras callback that records, after every epoch, which validation images the model gets right.
+
+    `correct` is then an (epochs, images) boolean array: row e holds the model's right answers after epoch
+    e + 1, so two runs scored on the same images can be compared image by image (`effect_tests`).
+    Its row means are the validation accuracies Keras reports. Predictions are made in batches of
+    `batch_size`, in inference mode (no dropout, BatchNormalization's moving statistics).
+
+    Example:
+        >>> record = ValidationRecorder(x_val, y_val)
+        >>> model.fit(x_train, y_train, epochs=10, validation_data=(x_val, y_val), callbacks=[record])
+        >>> record.correct.mean(axis=1)   # the validation curve
+    """
+
+    def __init__(self, x, y, *, batch_size: int = 256):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, np.asarray(y, dtype=int).ravel(), int(batch_size)
+        if len(self.x) != len(self.y) or len(self.y) == 0:
+            raise ValueError(f"ValidationRecorder: expected one label per validation input; received "
+                             f"{len(self.x)} inputs and {len(self.y)} labels.")
+        self._rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        pred = np.concatenate([np.asarray(self.model(self.x[i:i + self.batch_size], training=False)).argmax(-1)
+                               for i in range(0, len(self.x), self.batch_size)])
+        self._rows.append(pred == self.y)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return np.array(self._rows, dtype=bool).reshape(len(self._rows), len(self.y))
+
+
+def _slope(curves: np.ndarray) -> np.ndarray:
+    """transfer_effects's slope of (..., epochs) accuracy curves: the mean gain per epoch over the first half."""
+    half = max(2, (curves.shape[-1] + 1) // 2)
+    return (curves[..., half - 1] - curves[..., 0]) / (half - 1)
+
+
+def effect_tests(correct: dict, *, baseline: str, draws: int = 2000, seed: int = 0, level: float = 0.95):
+    """Return a DataFrame: each run's start and slope against `baseline`'s, tested on the same validation images.
+
+    `correct` maps a run's name to its `ValidationRecorder.correct`, an (epochs, images) boolean array;
+    every run must have the same epochs and images. For each run other than `baseline`:
+
+    - start gap: points ahead after the first epoch; start p: McNemar's exact test of the two runs'
+      right answers after that epoch (the course's paired test, `tlh.compare`);
+    - slope gap: the difference in mean gain per epoch over the first half (`transfer_effects`'s slope),
+      in points per epoch; slope low / slope high: its `level` interval from a paired bootstrap, `draws`
+      resamples of the validation images (the same images for both runs). A slope is not one right or
+      wrong answer per image, so it has no McNemar test: a slope differs where this interval excludes 0.
+
+    Example:
+        >>> effect_tests({"no transfer": rec_a.correct, "feature extraction": rec_b.correct},
+        ...              baseline="no transfer")
+    """
+    import pandas as pd
+
+    from .stats import mcnemar
+
+    arrays = {name: np.asarray(c, dtype=bool) for name, c in correct.items()}
+    if baseline not in arrays:
+        raise ValueError(f"effect_tests: baseline {baseline!r} is not one of the runs: {', '.join(arrays)}.")
+    shapes = {c.shape for c in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] < 2:
+        raise ValueError(f"effect_tests: every run needs the same (epochs, images) array, with at least 2 epochs; "
+                         f"received shapes {sorted(shapes)}.")
+    base = arrays[baseline]
+    n = base.shape[1]
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, n, size=(draws, n))
+    rows = {}
+    for name, run in arrays.items():
+        if name == baseline:
+            continue
+        start = mcnemar(run[0], base[0])
+        gap = _slope(run.mean(1)) - _slope(base.mean(1))
+        boot = _slope(run[:, resamples].mean(2).T) - _slope(base[:, resamples].mean(2).T)
+        low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+        rows[name] = {"start gap": 100 * (start["accuracy_a"] - start["accuracy_b"]), "start p": start["p_value"],
+                      "slope gap": 100 * gap, "slope low": 100 * low, "slope high": 100 * high}
+    table = pd.DataFrame(rows).T
+    table.index.name = f"run against {baseline}"
     return table
 
 
@@ -240,32 +327,46 @@ def _images_per_second(base, images: ImageSet, *, n: int, batch_size: int, repea
 
 def compare_bases(
     bases: dict, train: ImageSet, test: ImageSet, *, trained: dict | None = None, speed_images: int = 128,
-    batch_size: int = 32, repeats: int = 3, verbose: bool = False,
+    batch_size: int = 32, repeats: int = 3, verbose: bool = False, return_evaluations: bool = False,
 ):
     """Return a DataFrame comparing bases on one target: test accuracy with its 95% interval, images/s, parameters.
 
     Every base in `bases` ({label: Base}) is scored the same cheap way: a linear probe on its
     average-pooled features of `train`, tested on `test` (features cached). `trained` ({label:
-    (Base, test accuracy)}) adds models already trained end to end and evaluated on the same `test`
-    images, such as a from-scratch run; their Base gives the speed and size. images/s counts
+    (Base, test accuracy or Evaluation)}) adds models already trained end to end and evaluated on the same
+    `test` images, such as a from-scratch run; their Base gives the speed and size. images/s counts
     forward passes through the base alone (no decoding, batch `batch_size`, best of `repeats`
     passes over `speed_images` test images); parameters are the base's, without a head.
+
+    `return_evaluations=True` returns (table, {label: Evaluation}) instead: each probe's predictions on
+    `test` (and each trained model's, where `trained` gave an Evaluation), for paired tests between
+    bases on the same images (`tlh.compare`).
 
     Example:
         >>> table = compare_bases({"EfficientNet-Lite0": lite0, "Imagenette MobileNetV2": own}, train, test)
         >>> table[["test accuracy", "95% interval", "images/s", "parameters"]]
+        >>> table, evals = compare_bases(bases, train, test, return_evaluations=True)
+        >>> tlh.compare(evals["EfficientNet-Lite0"], evals["Imagenette MobileNetV2"]).summary()
     """
     import pandas as pd
 
-    from .features import linear_probe
+    from .evaluation import Evaluation
+    from .features import probe_predictions
 
     n_test = len(test)
-    scored = {}
+    scored, evaluations = {}, {}
     for label, base in bases.items():
         x_train, y_train = extract_features(base, train, pooling="avg", batch_size=batch_size, verbose=verbose)
         x_test, y_test = extract_features(base, test, pooling="avg", batch_size=batch_size, verbose=verbose)
-        scored[label] = (base, linear_probe(x_train, y_train, x_test, y_test), "linear probe on pooled features")
-    for label, (base, accuracy) in (trained or {}).items():
+        pred = probe_predictions(x_train, y_train, x_test)
+        evaluations[label] = Evaluation(list(test.class_names), np.asarray(y_test, dtype=int),
+                                        np.eye(len(test.class_names))[pred])
+        scored[label] = (base, float((pred == y_test).mean()), "linear probe on pooled features")
+    for label, (base, result) in (trained or {}).items():
+        if isinstance(result, Evaluation):
+            evaluations[label], accuracy = result, result.accuracy
+        else:
+            accuracy = result
         if not 0 <= accuracy <= 1:
             raise ValueError(f"the test accuracy of {label!r} must be between 0 and 1, got {accuracy}.")
         scored[label] = (base, float(accuracy), "trained end to end")
@@ -285,4 +386,4 @@ def compare_bases(
     for col in ("parameters", "image size"):
         table[col] = table[col].astype(int)
     table.index.name = "base"
-    return table
+    return (table, evaluations) if return_evaluations else table

@@ -182,24 +182,44 @@ def linear_probe(x_train, y_train, x_test, y_test, *, l2: float = 1.0) -> float:
         >>> linear_probe(x_train, y_train, x_test, y_test)
         0.87
     """
+    y_test = np.asarray(y_test, int)
+    if len(x_test) != len(y_test):
+        raise ValueError("train and test features must have the same width and one label per row.")
+    return float((probe_predictions(x_train, y_train, x_test, l2=l2) == y_test).mean())
+
+
+def probe_predictions(x_train, y_train, x_test, *, l2: float = 1.0, scores: bool = False):
+    """Return the class `linear_probe`'s classifier predicts for each row of `x_test` (or its scores).
+
+    The same standardisation and penalised one-vs-rest logistic regression as `linear_probe`, whose
+    accuracy is the mean of these predictions' agreement with the labels. `scores=True` returns
+    (classes, scores) instead: the decision values, one column per class (a single column for two).
+    Predictions are what a paired test of two probes on the same test images needs (`tlh.compare`).
+
+    Example:
+        >>> pred = probe_predictions(x_train, y_train, x_test)
+        >>> (pred == y_test).mean() == linear_probe(x_train, y_train, x_test, y_test)
+        True
+    """
     from .formalism import _logistic_fit
 
     x_train, x_test = np.asarray(x_train, "float64"), np.asarray(x_test, "float64")
-    y_train, y_test = np.asarray(y_train, int), np.asarray(y_test, int)
-    if x_train.shape[1:] != x_test.shape[1:] or len(x_train) != len(y_train) or len(x_test) != len(y_test):
+    y_train = np.asarray(y_train, int)
+    if x_train.shape[1:] != x_test.shape[1:] or len(x_train) != len(y_train):
         raise ValueError("train and test features must have the same width and one label per row.")
     classes = np.unique(y_train)
     if len(classes) < 2:
         raise ValueError("the training labels hold a single class; a probe needs at least two.")
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
     a, b = (x_train - mu) / sd, (x_test - mu) / sd
-    scores = []
+    columns = []
     for c in classes if len(classes) > 2 else classes[1:]:
         w = _logistic_fit(a, (y_train == c).astype(float), l2=l2)
-        scores.append(b @ w[:-1] + w[-1])
-    scores = np.stack(scores, axis=1)
-    pred = classes[scores.argmax(1)] if len(classes) > 2 else np.where(scores[:, 0] > 0, classes[1], classes[0])
-    return float((pred == y_test).mean())
+        columns.append(b @ w[:-1] + w[-1])
+    columns = np.stack(columns, axis=1)
+    if scores:
+        return classes, columns
+    return classes[columns.argmax(1)] if len(classes) > 2 else np.where(columns[:, 0] > 0, classes[1], classes[0])
 
 
 def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list | None = None,
@@ -224,7 +244,7 @@ def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list
 
 
 def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 25, 50, None), draws: int = 5,
-                  seed: int = 0, label: str = "linear probe", verbose: bool = False):
+                  seed: int = 0, label: str = "linear probe", verbose: bool = False, against=None):
     """Return a DataFrame: linear-probe test accuracy on `base`'s pooled features by training images per class.
 
     Features of all of `train` and `test` are extracted once (and cached); each size then draws
@@ -235,9 +255,15 @@ def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 
     draws min and draws max (the spread between samples: the training set's luck) and draws. The
     columns fit `plot_accuracy_by_size`.
 
+    `against`: another model's `Evaluation` on the same `test` images, in the same order (say, a network
+    trained from scratch on all of `train`). Each draw is then compared with it by the paired test
+    (`tlh.compare`, McNemar's exact test), and two columns are added: draws ahead (the draws clearly
+    ahead of it, p < 0.05) and p max (the largest p-value among the draws: the weakest draw's).
+
     Example:
         >>> table = probe_by_size(base, splits["train"], splits["test"], sizes=(5, 10, None))
         >>> table[["images per class", "test accuracy", "draws min"]]
+        >>> probe_by_size(base, train, test, against=evaluate(scratch, test))[["draws ahead", "p max"]]
     """
     import pandas as pd
 
@@ -248,6 +274,7 @@ def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 
     x_train, y_train = extract_features(base, train, pooling="avg", verbose=verbose)
     x_test, y_test = extract_features(base, test, pooling="avg", verbose=verbose)
     available = min(train.counts().values())
+    other = None if against is None else _paired_with(against, y_test)
     rng = np.random.default_rng(seed)
     rows, done = [], set()
     for size in sizes:
@@ -256,16 +283,46 @@ def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 
         if n in done:  # two sizes the classes cannot fill are one and the same run
             continue
         done.add(n)
-        accs = []
+        accs, tests = [], []
         for _ in range(1 if everything else draws):
             keep = (np.arange(len(y_train)) if everything else np.concatenate(
                 [rng.permutation(np.flatnonzero(y_train == c))[:n] for c in np.unique(y_train)]))
-            accs.append(linear_probe(x_train[keep], y_train[keep], x_test, y_test))
+            right = probe_predictions(x_train[keep], y_train[keep], x_test) == y_test
+            accs.append(float(right.mean()))
+            if other is not None:
+                tests.append(_paired_test(right, other))
         mean = float(np.mean(accs))
         low, high = accuracy_interval(int(round(mean * len(y_test))), len(y_test))
-        rows.append({"strategy": label, "images per class": n, "test accuracy": mean, "ci low": low, "ci high": high,
-                     "draws min": float(min(accs)), "draws max": float(max(accs)), "draws": len(accs)})
+        row = {"strategy": label, "images per class": n, "test accuracy": mean, "ci low": low, "ci high": high,
+               "draws min": float(min(accs)), "draws max": float(max(accs)), "draws": len(accs)}
+        if other is not None:
+            row["draws ahead"] = sum(t.sign > 0 for t in tests)
+            row["p max"] = max(t.p_value for t in tests)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _paired_with(against, y_test) -> np.ndarray:
+    """Per-image correctness of the model `against` (an Evaluation, or booleans) on the probe's test images."""
+    if hasattr(against, "y_pred") and hasattr(against, "y_true"):
+        if not np.array_equal(np.asarray(against.y_true), y_test):
+            raise ValueError("against: the evaluation is not of the same test images (its labels differ); evaluate "
+                             "the other model on the same ImageSet, in the same order.")
+        return np.asarray(against.y_pred) == y_test
+    right = np.asarray(against)
+    if right.shape != y_test.shape:
+        raise ValueError(f"against: expected an Evaluation or one boolean per test image ({len(y_test)}); "
+                         f"received shape {right.shape}.")
+    return right.astype(bool)
+
+
+def _paired_test(right_new, right_old):
+    """The course's paired test (McNemar's exact test) of two per-image correctness vectors: a Comparison."""
+    from .stats import Comparison, mcnemar
+
+    r = mcnemar(right_new, right_old)
+    return Comparison(new_accuracy=r["accuracy_a"], old_accuracy=r["accuracy_b"], new_only=r["a_only"],
+                      old_only=r["b_only"], n=r["n"], p_value=r["p_value"])
 
 
 def ridge_readout(x: np.ndarray, y: np.ndarray, train: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
