@@ -77,6 +77,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "recipe": ("SmoothedSparseCrossentropy", "WarmupCosine", "class_weights_if_imbalanced", "early_stopping",
                "warmup_cosine"),
     "stats": ("compare", "format_p", "mcnemar"),
+    "develop": ("memorise_noise", "probe_evaluation", "reuse_then_tune", "split_top", "top_from", "train_top"),
     "tta": ("predict_tta",),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",
@@ -136,7 +137,7 @@ def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))
 
 
-_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "cli_recipe", "data", "efficientnet_lite", "errors", "estimates", "evaluation", "exercises", "experiments", "explain", "export", "features", "formalism", "freezing", "images", "models", "offline", "precision", "profile", "recipe", "saving", "splits", "stats", "strategies", "train", "tta", "verdicts", "viz")
+_SUBMODULES = ("autoencoder", "bases", "builders", "chapter", "checks", "choices", "cli", "cli_recipe", "data", "develop", "efficientnet_lite", "errors", "estimates", "evaluation", "exercises", "experiments", "explain", "export", "features", "formalism", "freezing", "images", "models", "offline", "precision", "profile", "recipe", "saving", "splits", "stats", "strategies", "train", "tta", "verdicts", "viz")
 __all__ = sorted(_MODULE_OF)
 
 __version__ = "0.2.0"  # pyproject.toml's; a release is tagged v{__version__}, which Colab installs

@@ -255,12 +255,13 @@ def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_w
 
 def compare_batchnorm_momentum(
     train: ImageSet, val: ImageSet, *, momenta=(0.999, 0.9), image_size: int = 96, epochs: int = 3,
-    batch_size: int = 32, alpha: float = 0.5, seed: int = 0,
-) -> dict:
+    batch_size: int = 32, alpha: float = 0.5, seed: int = 0, evaluate: bool = False,
+):
     """Train MobileNetV2 from scratch once per BatchNormalization momentum; return {label: history}.
 
     Every run uses the same seed, data, augmentation and optimiser (Adam 1e-3), so the momentum
-    is the only difference. Keras's default for MobileNetV2 is 0.999.
+    is the only difference. Keras's default for MobileNetV2 is 0.999. `evaluate=True` returns
+    (runs, {label: Evaluation on `val`}) instead, so that two runs compare by the paired test.
 
     Example:
         >>> runs = compare_batchnorm_momentum(train, val, momenta=(0.999, 0.9), epochs=3)
@@ -268,7 +269,7 @@ def compare_batchnorm_momentum(
     """
     train_ds = to_dataset(train, image_size=image_size, batch_size=batch_size, shuffle=True, seed=seed)
     val_ds = to_dataset(val, image_size=image_size, batch_size=batch_size)
-    runs = {}
+    runs, evaluations = {}, {}
     for m in momenta:
         keras.utils.set_random_seed(seed)
         base = load_base("mobilenet_v2", weights=None, image_size=image_size, alpha=alpha, verbose=False)
@@ -277,7 +278,11 @@ def compare_batchnorm_momentum(
                                  dropout=0.2, freeze_base=False)
         set_trainable(base, from_layer=0, train_batchnorm=True, verbose=False)
         runs[f"momentum {m}"] = fit(model, train_ds, val_ds, epochs=epochs, optimizer_name="adam", verbose=0)
-    return runs
+        if evaluate:
+            from .evaluation import evaluate as evaluate_model  # the module's name, shadowed here
+
+            evaluations[f"momentum {m}"] = evaluate_model(model, val)
+    return (runs, evaluations) if evaluate else runs
 
 
 def available_bases(archs=("mobilenet_v2", "resnet50", "vgg16"), *, image_size: int = 128) -> tuple[dict, dict]:

@@ -100,15 +100,20 @@ _TABLE = {
     ),
     # The source-model page: a BatchNormalization-momentum experiment on a slice of Imagenette.
     # probe_*: the cats-vs-dogs sample on which its features are compared with EfficientNet-Lite0's (None: all).
+    # tune_*: the cats-vs-dogs sample on which the source model is tuned (its top blocks only, on the frozen
+    # blocks' output computed once) and the starts of the top blocks compared; noise_per_class: the Imagenette
+    # images whose shuffled labels the top blocks memorise. All cheap: ~40 s alone on 2 cores, so equal in both.
     ("source_model", "full"): _s(
         "source_model", "full", image_size=96, batch_size=16,
         train_per_class=300, val_per_class=100, test_per_class=None,
-        epochs={"scratch": 8}, options={"probe_train_per_class": None, "probe_test_per_class": None},
+        epochs={"scratch": 8}, options={"probe_train_per_class": None, "probe_test_per_class": None,
+                 "tune_train_per_class": None, "tune_test_per_class": None, "noise_per_class": 100},
     ),
     ("source_model", "quick"): _s(
         "source_model", "quick", image_size=96, batch_size=16,
         train_per_class=120, val_per_class=30, test_per_class=None,
-        epochs={"scratch": 3}, options={"probe_train_per_class": 200, "probe_test_per_class": 250},
+        epochs={"scratch": 3}, options={"probe_train_per_class": 200, "probe_test_per_class": 250,
+                 "tune_train_per_class": None, "tune_test_per_class": None, "noise_per_class": 100},
     ),
     # Chapter 2: domain similarity on pooled EfficientNet-Lite0 features at two depths; train_per_class is the sample
     # of each dataset, in total (at most 195: the training split of ants vs. bees). Feature extraction is cheap; the
