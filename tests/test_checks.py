@@ -114,6 +114,17 @@ def test_cvd_blocks_recomputes_and_leaves_the_base_as_it_was(base):
     assert "one number" in hint("cvd-ex-blocks", "many", base=base)
 
 
+def test_cvd_blocks_one_more_than_the_chapters_unit(base):
+    """Chapter 3 fine-tunes the top two blocks on Lite0 and asks for one more: n_blocks=3."""
+    tlh.freeze(base, verbose=False)
+    counts = {n: tlh.unfreeze_top_blocks(base, n, verbose=False)["trainable_params"] for n in (1, 2, 3)}
+    tlh.freeze(base, verbose=False)
+    assert ok("cvd-ex-blocks", counts[3], base=base, n_blocks=3)
+    assert "top block alone" in hint("cvd-ex-blocks", counts[1], base=base, n_blocks=3)
+    assert "top two blocks" in hint("cvd-ex-blocks", counts[2], base=base, n_blocks=3)
+    assert "added block" in hint("cvd-ex-blocks", counts[3] - counts[2], base=base, n_blocks=3)
+
+
 def test_cvd_pooling():
     shape = (3, 3, 8)
     avg = tlh.build_head(shape, n_classes=2, pooling="avg").count_params()
@@ -124,14 +135,15 @@ def test_cvd_pooling():
 
 
 def test_cvd_gap():
+    # the convnets from scratch and the row "feature extraction" trained on the same photos
     acc = {"from scratch": 0.55, "from scratch + augmentation": 0.60, "feature extraction (subset)": 0.90,
            "feature extraction": 0.95}
     results = {k: SimpleNamespace(accuracy=v) for k, v in acc.items()}
-    assert ok("cvd-ex-gap", 30, results=results) and ok("cvd-ex-gap", 30.3, results=results)
-    assert "percentage points" in hint("cvd-ex-gap", 0.3, results=results)
-    assert "sign" in hint("cvd-ex-gap", -30, results=results)
-    assert "better of the two" in hint("cvd-ex-gap", 35, results=results)
-    assert "subset" in hint("cvd-ex-gap", 40, results=results)
+    assert ok("cvd-ex-gap", 35, results=results) and ok("cvd-ex-gap", 35.3, results=results)
+    assert "percentage points" in hint("cvd-ex-gap", 0.35, results=results)
+    assert "sign" in hint("cvd-ex-gap", -35, results=results)
+    assert "better of the two" in hint("cvd-ex-gap", 40, results=results)
+    assert "subset" in hint("cvd-ex-gap", 30, results=results)
     assert "which two rows" in hint("cvd-ex-gap", 12, results=results)
 
 

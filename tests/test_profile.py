@@ -39,6 +39,9 @@ def test_gpu_is_full_with_at_most_its_epochs(chapter):
     assert gpu.distribute == "auto"
 
 
+QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmented")}
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_quick_sizes_never_exceed_full(chapter):
     quick, full = settings(chapter, "quick"), settings(chapter, "full")
@@ -53,9 +56,21 @@ def test_quick_sizes_never_exceed_full(chapter):
     assert set(quick.epochs) == set(full.epochs)
     for name, n in quick.epochs.items():
         # quick: a few epochs per end-to-end phase; chapter 1's curves train heads on cached features (about a second
-        # an epoch), long enough to show start, slope and asymptote. The 4-minute chapter budget is the real limit.
-        assert 1 <= n <= (10 if name == "curves" else 3), name
+        # an epoch), long enough to show start, slope and asymptote; chapter 3's convnets from scratch train on 64-px
+        # photos held in memory (about 2 s an epoch), long enough to overfit. The 4-minute chapter budget is the limit.
+        limit = 30 if (chapter, name) in QUICK_SCRATCH else 10 if name == "curves" else 3
+        assert 1 <= n <= limit, name
         assert n <= full.epochs[name], name
+
+
+def test_cats_vs_dogs_scratch_runs_small_photos_in_quick_and_the_books_in_full():
+    """Chapter 3's convnets from scratch: 64 px on every photo in quick (so they can train to overfitting on 2 cores),
+    the book's 180 px in full; more epochs with augmentation than without, as in the book."""
+    quick, full = settings("cats_vs_dogs", "quick"), settings("cats_vs_dogs", "full")
+    assert quick.options["scratch_image_size"] == 64 and full.options["scratch_image_size"] == full.image_size == 180
+    assert quick.train_per_class is None and quick.val_per_class is None  # every photo
+    for cfg in (quick, full):
+        assert cfg.epochs["scratch_augmented"] > cfg.epochs["scratch"] >= 20, cfg.epochs
 
 
 def test_settings_are_read_only():
