@@ -117,3 +117,10 @@ def test_compare_bases_returns_each_probe_as_an_evaluation_for_paired_tests(tiny
     assert evals["tiny"].accuracy == table.loc["tiny", "test accuracy"]
     assert (evals["tiny"].y_true == test_images.labels).all()
     assert tlh.compare(evals["scratch"], evals["tiny"]).new_only == round((1 - evals["tiny"].accuracy) * 10)
+
+
+def test_transferability_returns_each_depths_answers_for_paired_tests(tiny_base, images, test_images):
+    table, answers = tlh.transferability(tiny_base, images, test_images, verbose=False, return_predictions=True)
+    assert list(answers) == list(table.index)
+    for depth, pred in answers.items():
+        assert (pred == test_images.labels).mean() == table.loc[depth, "probe accuracy"]

@@ -39,7 +39,8 @@ def test_gpu_is_full_with_at_most_its_epochs(chapter):
     assert gpu.distribute == "auto"
 
 
-QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmented")}
+QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmented"),
+                 ("concepts", "curves")}  # chapter 1's curves: the small convnet beside a head on features
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -61,6 +62,15 @@ def test_quick_sizes_never_exceed_full(chapter):
         limit = 30 if (chapter, name) in QUICK_SCRATCH else 10 if name == "curves" else 3
         assert 1 <= n <= limit, name
         assert n <= full.epochs[name], name
+
+
+def test_concepts_compares_transfer_with_a_convnet_trained_on_every_photo():
+    """Chapter 1's network without transfer: the small convnet on every cats-vs-dogs photo, 64 px in quick."""
+    quick, full = settings("concepts", "quick"), settings("concepts", "full")
+    assert quick.options["scratch_image_size"] == 64 <= full.options["scratch_image_size"]
+    for cfg in (quick, full):
+        assert cfg.train_per_class is None and cfg.val_per_class is None and cfg.test_per_class is None
+        assert cfg.epochs["curves"] >= 20, cfg.epochs
 
 
 def test_cats_vs_dogs_scratch_runs_small_photos_in_quick_and_the_books_in_full():

@@ -161,11 +161,12 @@ def chapter_runs(chapter: str, profile: str = "full") -> list[Run]:
         tr = SIZES["cats_vs_dogs"][0] if tr is None else 2 * tr
         return [Run("VGG16 fine-tuned on cats vs. dogs", "vgg16", s, tr, 2 * va, e["finetune"], "top")]
     if chapter == "concepts":
-        tr, va = 2 * cfg.train_per_class, 2 * cfg.val_per_class
-        return [Run("curve: from scratch", "efficientnet_lite0", s, tr, va, e["curves"], "all"),
-                Run("curve: fine-tuning", "efficientnet_lite0", s, tr, va, e["curves"], "top"),
-                Run("features for the probes, one pass", "efficientnet_lite0", s, sum(SIZES["cats_vs_dogs"]), 0, 0,
-                    "none")]
+        tr, va, te = SIZES["cats_vs_dogs"]
+        return [Run("curve: small convnet without transfer", "small_convnet", cfg.options["scratch_image_size"], tr,
+                    va, e["curves"], "all"),
+                Run("Lite0 features for the curves and probes, one pass", "efficientnet_lite0", s, tr + va + te, 0,
+                    0, "none"),
+                Run("random-weights Lite0 features, one pass", "efficientnet_lite0", s, tr + te, 0, 0, "none")]
     if chapter == "source_model":
         tr, va = 10 * cfg.train_per_class, 10 * cfg.val_per_class
         return [Run("MobileNetV2 (alpha 0.5) from scratch", "mobilenet_v2", s, tr, va, e["scratch"], "all",

@@ -223,24 +223,32 @@ def probe_predictions(x_train, y_train, x_test, *, l2: float = 1.0, scores: bool
 
 
 def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list | None = None,
-                    verbose: bool = True):
+                    verbose: bool = True, return_predictions: bool = False):
     """Return a DataFrame: linear-probe test accuracy of features from each depth of `base`.
 
-    After Yosinski et al. (2014): early layers hold general features, late ones features
-    specific to the source task, and how well each depth serves a target shows where the
-    transition lies for that target.
+    The question is Yosinski et al.'s (2014): early layers hold general features, late ones features
+    specific to the source task, and how well each depth serves a target shows where the transition
+    lies for that target. They answered it by transplanting layers; a linear probe at each depth
+    (Alain & Bengio, 2016) is the cheaper way used here.
+
+    `return_predictions=True` returns (table, {depth: the probe's predicted class for each test image}),
+    for paired tests between depths on the same images (`tlh.mcnemar`).
 
     Example:
         >>> transferability(base, splits["train"], splits["test"]).plot(x="depth", y="probe accuracy")
+        >>> table, answers = transferability(base, train, test, return_predictions=True)
     """
     import pandas as pd
 
     tr = features_by_depth(base, train, layers=layers, verbose=verbose)
     te = features_by_depth(base, test, layers=layers, verbose=verbose)
-    rows = [{"depth": i + 1, "layer": name, "channels": tr[name].shape[1],
-             "probe accuracy": linear_probe(tr[name], train.labels, te[name], test.labels)}
-            for i, name in enumerate(tr)]
-    return pd.DataFrame(rows).set_index("depth")
+    rows, answers = [], {}
+    for i, name in enumerate(tr):
+        answers[i + 1] = probe_predictions(tr[name], train.labels, te[name])
+        rows.append({"depth": i + 1, "layer": name, "channels": tr[name].shape[1],
+                     "probe accuracy": float((answers[i + 1] == np.asarray(test.labels)).mean())})
+    table = pd.DataFrame(rows).set_index("depth")
+    return (table, answers) if return_predictions else table
 
 
 def probe_by_size(base: Base, train: ImageSet, test: ImageSet, *, sizes=(5, 10, 25, 50, None), draws: int = 5,

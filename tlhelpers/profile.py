@@ -136,15 +136,19 @@ _TABLE = {
     # images), linear probes by training-set size (sizes, each drawn `draws` times) on cats vs. dogs and
     # ants vs. bees, the choosing-a-base comparison (same sample) and the layer-wise probe (ants vs. bees). Only the
     # from-scratch and fine-tuning curves push images through a network at every epoch; they are the cost.
+    # Chapter 1: every cats-vs-dogs photo; the network without transfer (the small convnet) trains at
+    # scratch_image_size, the transfer run on Lite0's features at image_size, both for epochs["curves"].
     ("concepts", "full"): _s(
         "concepts", "full", image_size=160, batch_size=32,
-        train_per_class=100, val_per_class=200, test_per_class=None,
-        epochs={"curves": 30}, options={"sizes": (5, 10, 25, 50, 100, None), "draws": 20, "speed_images": 256},
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"curves": 30},
+        options={"scratch_image_size": 128, "sizes": (5, 10, 25, 50, 100, None), "draws": 20, "speed_images": 256},
     ),
     ("concepts", "quick"): _s(
         "concepts", "quick", image_size=128, batch_size=32,
-        train_per_class=100, val_per_class=50, test_per_class=250,
-        epochs={"curves": 8}, options={"sizes": (5, 10, 25, 50, 100, None), "draws": 5, "speed_images": 128},
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={"curves": 20},
+        options={"scratch_image_size": 64, "sizes": (5, 10, 25, 50, 100, None), "draws": 5, "speed_images": 128},
     ),
     # Chapter 5: a transfer model to explain, and the sample sizes of the measurements.
     # image_size is the cats-vs-dogs model's; the ImageNet classifier is always 224 px. sparsity_images come from the
