@@ -139,3 +139,13 @@ def test_every_chapter_has_both_profiles():
     for chapter in CHAPTERS:
         assert {p for c, p in _TABLE if c == chapter} == set(PROFILES), chapter
     assert {"cats_vs_dogs", "trashnet", "source_model"} <= set(CHAPTERS)
+
+
+def test_trashnet_full_is_the_original_recipe():
+    """Chapter 4's full profile is the original project's recipe (224 px, 1 + 10 epochs), as its page says."""
+    full, quick = settings("trashnet", "full"), settings("trashnet", "quick")
+    assert full.image_size == 224 and full.epochs["head"] == 1 and full.epochs["finetune"] == 10
+    assert quick.epochs["head"] == full.epochs["head"]  # quick keeps phase 1's single epoch
+    for key in ("batchnorm_demo_batch", "batchnorm_demo_momentum"):  # the same small batches and momentum
+        assert full.options[key] == quick.options[key], key
+    assert "batchnorm_demo_images" not in full.options and quick.options["batchnorm_demo_images"] > 0

@@ -177,6 +177,29 @@ def test_batchnorm_experiment_compares_modes_and_leaves_no_trace(image_folder, t
     assert not tiny_base.model.trainable_weights  # and the base is frozen again
 
 
+def test_batchnorm_experiment_scores_each_mode_for_the_paired_test(image_folder, tiny_base):
+    images = scan_folder(image_folder(per_class=4, size=32), verbose=False)
+    ds = to_dataset(images, image_size=32, batch_size=4)
+    model = build_classifier(tiny_base, 2, pooling="avg", hidden=8)
+    fit(model, ds, epochs=1, verbose=0)
+    start = model.get_weights()
+    table = tlh.batchnorm_experiment(model, tiny_base, ds, None, start_weights=start, epochs=1, top_blocks="all",
+                                     evaluate_on=images)
+    # no validation: no per-epoch columns
+    assert list(table.columns) == ["moving-mean change", "training accuracy", "accuracy"]
+    evaluations = table.attrs["evaluations"]
+    assert list(evaluations) == list(table.index)
+    for row, ev in evaluations.items():
+        assert ev.accuracy == table.loc[row, "accuracy"] and len(ev.y_true) == len(images)
+    frozen, training = evaluations.values()
+    assert tlh.compare(frozen, training).n == len(images)
+    for a, b in zip(start, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # compiled as before, its optimizer built for the head that trains now, not for the whole base
+    assert model.get_compile_config()["optimizer"]["class_name"] == "RMSprop"
+    assert [v.path for v in model.optimizer._trainable_variables] == [v.path for v in model.trainable_variables]
+
+
 def test_classify_returns_the_top_classes(image_folder, tmp_path):
     images = scan_folder(image_folder(per_class=2, size=16), verbose=False)
     inputs = keras.Input((16, 16, 3))

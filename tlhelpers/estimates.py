@@ -154,8 +154,10 @@ def chapter_runs(chapter: str, profile: str = "full") -> list[Run]:
     if chapter == "trashnet":
         tr, va, te = SIZES["trashnet"]
         return [Run("InceptionV3 phase 1 (head)", "inception_v3", s, tr, va, e["head"], "none"),
+                Run("InceptionV3 control (head, phase 2's epochs)", "inception_v3", s, tr, va, e["finetune"], "none"),
                 Run("InceptionV3 phase 2 (top two blocks)", "inception_v3", s, tr, va, e["finetune"], "top", 2),
-                Run("BatchNorm demonstration", "inception_v3", s, tr, va, e["batchnorm_demo"], "top", 2)]
+                Run("BatchNorm experiment (two runs, whole base)", "inception_v3", s, 2 * tr, 2 * va,
+                    e["batchnorm_demo"], "all")]
     if chapter == "explain":
         tr, va = cfg.train_per_class, cfg.val_per_class
         tr = SIZES["cats_vs_dogs"][0] if tr is None else 2 * tr

@@ -210,18 +210,27 @@ def effect_tests(correct: dict, *, baseline: str, draws: int = 2000, seed: int =
 
 
 def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_weights: list, epochs: int,
-                         top_blocks: int, optimizer_name: str = "sgd", learning_rate: float = 1e-4,
-                         class_weight: dict | None = None, seed: int = 0):
+                         top_blocks: int | str, optimizer_name: str = "sgd", learning_rate: float = 1e-4,
+                         class_weight: dict | None = None, seed: int = 0, evaluate_on: ImageSet | None = None):
     """Run phase 2 twice from `start_weights`: BatchNormalization frozen, then in training mode.
 
     Both runs see the same batches and augmentations (same seed). Returns a DataFrame with one
-    row per mode: validation accuracy after each epoch, and how far the BatchNormalization
-    moving means moved (mean absolute change). The model gets its current weights back, and
-    the base is frozen again, so the experiment leaves no trace.
+    row per mode: validation accuracy after each epoch (none when `validation` is None), and how
+    far the BatchNormalization moving means moved (mean absolute change). The model gets its
+    current weights and compile back, and the base is frozen again, so the experiment leaves no
+    trace.
+
+    `evaluate_on`: an ImageSet to score each run's model on after training; the table then adds the
+    training accuracy of the last epoch (on the run's own batches, in the mode it trained in) and the
+    accuracy on `evaluate_on`, whose `Evaluation`s are in `table.attrs["evaluations"]` ({row label:
+    Evaluation}), ready for `compare` (the paired test).
 
     Example:
         >>> after_head = model.get_weights()   # right after phase 1
         >>> batchnorm_experiment(model, base, train_ds, val_ds, start_weights=after_head, epochs=3, top_blocks=2)
+        >>> t = batchnorm_experiment(model, base, train_ds, None, start_weights=after_head, epochs=1,
+        ...                          top_blocks="all", evaluate_on=val)
+        >>> compare(*t.attrs["evaluations"].values())
     """
     import pandas as pd
 
@@ -231,7 +240,8 @@ def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_w
     bn = [layer for layer in as_model(base)._flatten_layers(include_self=False)
           if isinstance(layer, keras.layers.BatchNormalization)]
     current = model.get_weights()
-    rows = {}
+    compiled = model.get_compile_config() if model.compiled else None
+    rows, evaluations = {}, {}
     try:
         for label, train_bn in (("frozen (inference mode)", False), ("training mode", True)):
             model.set_weights(start_weights)
@@ -241,15 +251,24 @@ def batchnorm_experiment(model: keras.Model, base, train, validation, *, start_w
                           optimizer_name=optimizer_name, learning_rate=learning_rate, class_weight=class_weight,
                           train_batchnorm=train_bn, verbose=0)
             drift = float(np.mean([np.abs(layer.moving_mean.numpy() - b).mean() for layer, b in zip(bn, before)]))
-            rows[f"BatchNorm {label}"] = {
-                **{f"val. accuracy, epoch {i + 1}": v for i, v in enumerate(h["val_accuracy"])},
+            row = f"BatchNorm {label}"
+            rows[row] = {
+                **{f"val. accuracy, epoch {i + 1}": v for i, v in enumerate(h.get("val_accuracy", []))},
                 "moving-mean change": drift,
             }
+            if evaluate_on is not None:
+                evaluations[row] = evaluate(model, evaluate_on)
+                rows[row]["training accuracy"] = h["accuracy"][-1]  # on its own batches, last epoch
+                rows[row]["accuracy"] = evaluations[row].accuracy
     finally:
         model.set_weights(current)
         freeze(base, verbose=False)
+        if compiled:  # its own compile back, the optimizer built for what trains now (saves and reloads cleanly)
+            model.compile_from_config(compiled)
     table = pd.DataFrame(rows).T
     table.index.name = "phase 2 with"
+    if evaluate_on is not None:
+        table.attrs["evaluations"] = evaluations
     return table
 
 
