@@ -65,17 +65,17 @@ def test_memorise_noise_fits_shuffled_labels(tiny_base, red_blue):
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_probe_evaluation_is_linear_probe(n_classes):
+def test_evaluate_probe_is_linear_probe(n_classes):
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(n_classes), 30)
     x = rng.normal(size=(len(y), 5))
     x[np.arange(len(y)), y] += 1.0  # separable in part: accuracy between chance and 1
     names = [f"c{i}" for i in range(n_classes)]
-    result = tlh.probe_evaluation(x[::2], y[::2], x[1::2], y[1::2], classes=names)
+    result = tlh.evaluate_probe(x[::2], y[::2], x[1::2], y[1::2], classes=names)
     assert result.accuracy == tlh.linear_probe(x[::2], y[::2], x[1::2], y[1::2])
     assert result.classes == names and np.allclose(result.y_prob.sum(1), 1)
     with pytest.raises(ValueError, match="single class"):
-        tlh.probe_evaluation(x[:5], np.zeros(5), x[:5], np.zeros(5), classes=names)
+        tlh.evaluate_probe(x[:5], np.zeros(5), x[:5], np.zeros(5), classes=names)
 
 
 def test_the_source_model_page_tunes_on_the_same_images_in_both_profiles():

@@ -77,7 +77,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "recipe": ("SmoothedSparseCrossentropy", "WarmupCosine", "class_weights_if_imbalanced", "early_stopping",
                "warmup_cosine"),
     "stats": ("compare", "format_p", "mcnemar"),
-    "develop": ("memorise_noise", "probe_evaluation", "reuse_then_tune", "split_top", "top_from", "train_top"),
+    "develop": ("evaluate_probe", "memorise_noise", "reuse_then_tune", "split_top", "top_from", "train_top"),
     "tta": ("predict_tta",),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",

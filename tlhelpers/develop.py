@@ -5,7 +5,7 @@
   learning rate (tune), both scored on the same test images;
 - `top_from`: a base whose top blocks start from another base's weights (random ones, say);
 - `memorise_noise`: train a base's top blocks on shuffled labels, a source that taught them nothing;
-- `probe_evaluation`: `linear_probe` as an `Evaluation`, so that two probes compare by the paired test.
+- `evaluate_probe`: `linear_probe` as an `Evaluation`, so that two probes compare by the paired test.
 
 Example:
     >>> runs = reuse_then_tune(base, train, test, top_blocks=2, epochs=(6, 6))
@@ -132,36 +132,25 @@ def memorise_noise(base: Base, images: ImageSet, *, top_blocks: int = 2, epochs:
     return history
 
 
-def probe_evaluation(x_train, y_train, x_test, y_test, *, classes: list, l2: float = 1.0) -> Evaluation:
+def evaluate_probe(x_train, y_train, x_test, y_test, *, classes: list, l2: float = 1.0) -> Evaluation:
     """Return `linear_probe`'s classifier as an `Evaluation` on the test features (same accuracy).
 
-    The probabilities are the logistic outputs (one-vs-rest, normalised), so two probes on the
-    same test images compare by the paired test, `compare`.
+    Built on `features.probe_predictions`; the probabilities are the logistic outputs (one-vs-rest,
+    normalised), whose argmax is the probe's prediction, so two probes on the same test images
+    compare by the paired test, `compare`.
 
     Example:
-        >>> compare(probe_evaluation(xa, y, xa_test, y_test, classes=names),
-        ...         probe_evaluation(xb, y, xb_test, y_test, classes=names)).summary()
+        >>> compare(evaluate_probe(xa, y, xa_test, y_test, classes=names),
+        ...         evaluate_probe(xb, y, xb_test, y_test, classes=names)).summary()
     """
-    from .formalism import _logistic_fit
+    from .features import probe_predictions
 
-    x_train, x_test = np.asarray(x_train, "float64"), np.asarray(x_test, "float64")
-    y_train, y_test = np.asarray(y_train, int), np.asarray(y_test, int)
-    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
-    a, b = (x_train - mu) / sd, (x_test - mu) / sd
-    labels = np.unique(y_train)
-    if len(labels) < 2:
-        raise ValueError("the training labels hold a single class; a probe needs at least two.")
-    if len(labels) == 2:
-        w = _logistic_fit(a, (y_train == labels[1]).astype(float), l2=l2)
-        p1 = 1 / (1 + np.exp(-(b @ w[:-1] + w[-1])))
-        scores = np.stack([1 - p1, p1], axis=1)
-    else:
-        scores = np.stack([1 / (1 + np.exp(-(b @ w[:-1] + w[-1])))
-                           for w in (_logistic_fit(a, (y_train == c).astype(float), l2=l2) for c in labels)], 1)
-        scores = scores / scores.sum(1, keepdims=True)
-    prob = np.zeros((len(b), len(classes)))
-    prob[:, labels] = scores
-    return Evaluation(list(classes), y_test, prob)
+    labels, scores = probe_predictions(x_train, y_train, x_test, l2=l2, scores=True)
+    p = 1 / (1 + np.exp(-scores))
+    p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p / p.sum(1, keepdims=True)
+    prob = np.zeros((len(p), len(classes)))
+    prob[:, labels] = p
+    return Evaluation(list(classes), np.asarray(y_test, int), prob)
 
 
 def train_top(base: Base, train: ImageSet, test: ImageSet, *, top_blocks: int = 2, epochs: int = 10,
