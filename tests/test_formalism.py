@@ -38,7 +38,7 @@ def test_proxy_a_distance_orders_shifted_datasets():
 def test_bootstrap_interval_brackets_the_estimate(measure):
     x, y = gaussian(80, seed=5), gaussian(80, 1.0, seed=6)
     iv = bootstrap(measure, x, y, n=40, seed=0)
-    assert isinstance(iv, Interval) and iv.level == 0.9
+    assert isinstance(iv, Interval) and iv.level == 0.95  # the course's 95% interval
     assert iv.low <= iv.estimate <= iv.high and iv.low < iv.high
     assert str(iv).count("[") == 1
     same = bootstrap(measure, x, gaussian(80, seed=7), n=40)
@@ -82,3 +82,70 @@ def test_recommend_strategy_covers_the_four_scenarios(n, similarity, scenario, w
 def test_recommend_strategy_rejects_invalid_input(n, similarity, message):
     with pytest.raises(ValueError, match=message):
         recommend_strategy(n, similarity)
+
+
+def test_pad_bootstrap_shares_fits_among_replicates():
+    x, y = gaussian(80, seed=8), gaussian(80, 0.7, seed=9)
+    shared = bootstrap("pad", x, y, n=200, fits=20, seed=0)
+    assert shared.low <= shared.estimate <= shared.high and shared.low < shared.high
+    assert shared.estimate == bootstrap("pad", x, y, n=40, seed=0).estimate  # the estimate ignores the replicates
+    with pytest.raises(ValueError, match="fits must be between 1 and n"):
+        bootstrap("pad", x, y, n=10, fits=20)
+
+
+def test_the_default_line_calls_the_course_targets_similar():
+    from tlhelpers.formalism import SIMILAR_FROM
+
+    # chapter 2's quick-profile scores (1 / (1 + MMD² ÷ reference) at the top): each target's top features won
+    for score in (0.30, 0.35, 0.37):
+        assert recommend_strategy(100, score).scenario == "small dataset, similar domain"
+    assert SIMILAR_FROM < 0.30 and recommend_strategy(100, 0.1).scenario == "small dataset, different domain"
+    # the four words of chapter 1 still land in four scenarios
+    words = {recommend_strategy(n, s).scenario for n in (100, 5000) for s in ("similar", "different")}
+    assert len(words) == 4
+
+
+@pytest.mark.parametrize("scores, winners, prior, expected", [
+    ({"a": 0.30, "b": 0.35}, {"a": "top", "b": "top"}, 0.5, 0.30),  # top wins below 0.5: the line comes down
+    ({"a": 0.30, "b": 0.35}, {"a": "earlier", "b": "top"}, 0.5, 0.35),
+    ({"a": 0.60, "b": 0.70}, {"a": "top", "b": "top"}, 0.5, 0.5),  # the prior already agrees
+    ({"a": 0.20, "b": 0.70}, {"a": "earlier", "b": "neither"}, 0.1, np.nextafter(0.2, 1.0)),
+])
+def test_calibrate_threshold_agrees_with_every_outcome(scores, winners, prior, expected):
+    from tlhelpers.formalism import calibrate_threshold
+
+    line = calibrate_threshold(scores, winners, prior=prior)
+    assert line == pytest.approx(expected)
+    for name, w in winners.items():
+        scenario = recommend_strategy(100, scores[name], similar_from=line).scenario
+        if w == "top":
+            assert scenario.endswith("similar domain")
+        if w == "earlier":
+            assert scenario.endswith("different domain")
+
+
+def test_calibrate_threshold_says_when_no_line_separates():
+    from tlhelpers.formalism import calibrate_threshold
+
+    with pytest.raises(ValueError, match="no threshold separates"):
+        calibrate_threshold({"a": 0.4, "b": 0.3}, {"a": "earlier", "b": "top"})
+    with pytest.raises(ValueError, match="nothing to calibrate"):
+        calibrate_threshold({"a": 0.4}, {"a": "neither"})
+    with pytest.raises(ValueError, match="'top', 'earlier' or 'neither'"):
+        calibrate_threshold({"a": 0.4}, {"a": "middle"})
+
+
+def test_probe_evaluation_is_linear_probe_with_its_predictions():
+    from tlhelpers.features import linear_probe
+    from tlhelpers.formalism import probe_evaluation
+    from tlhelpers.stats import compare
+
+    rng = np.random.default_rng(0)
+    for k, d in ((2, 5), (3, 40)):  # two classes, and more features than training rows per class
+        y = rng.integers(0, k, 90)
+        x = rng.normal(size=(90, d)) + y[:, None] * 0.8
+        ev = probe_evaluation(x[:60], y[:60], x[60:], y[60:])
+        assert ev.accuracy == pytest.approx(linear_probe(x[:60], y[:60], x[60:], y[60:]))
+        assert ev.y_prob.shape == (30, k) and np.allclose(ev.y_prob.sum(1), 1)
+    noise = probe_evaluation(rng.normal(size=(60, 5)), y[:60], rng.normal(size=(30, 5)), y[60:])
+    assert compare(ev, noise).n == 30  # two probes on the same images: a paired test

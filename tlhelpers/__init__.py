@@ -59,8 +59,8 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
         "probe_predictions", "ridge_readout", "transferability"
     ),
     "formalism": (
-        "bootstrap", "calibrate_similarity", "domain_similarity", "mmd", "proxy_a_distance", "recommend_strategy",
-        "source_bandwidth"
+        "bootstrap", "calibrate_similarity", "calibrate_threshold", "depth_probes", "domain_similarity", "mmd",
+        "probe_evaluation", "proxy_a_distance", "recommend_strategy", "source_bandwidth"
     ),
     "bases": (
         "Base", "block_layers", "block_outputs", "blocks", "load_base", "preprocess_fn", "truncate"
