@@ -79,13 +79,13 @@ _TABLE = {
     # Quick: every image for the cached features (train 1600 and validation 400, split from the official 2000 training
     # images; test: the official 1000 validation images). The convnets from scratch train on every image too, but at
     # 64 px (scratch_image_size), decoded once into memory and under mixed bfloat16 where the CPU has it: about 2 s an
-    # epoch on 2 cores, so 20 and 25 epochs show overfitting, and augmentation holding it back. The runs that push
+    # epoch on 2 cores, so 15 and 25 epochs show overfitting, and augmentation holding it back. The runs that push
     # images through the pretrained base at every epoch (with augmentation, fine-tuning) train on a stratified subset,
     # to stay within 4 minutes on 2 cores.
     ("cats_vs_dogs", "quick"): _s(
         "cats_vs_dogs", "quick", image_size=128, batch_size=32,
         train_per_class=None, val_per_class=None, test_per_class=None,
-        epochs={"scratch": 20, "scratch_augmented": 25, "features": 3,
+        epochs={"scratch": 15, "scratch_augmented": 25, "features": 3,
                 "features_augmented": 3, "finetune": 3},
         options={"scratch_image_size": 64, "end_to_end_train_per_class": 300, "end_to_end_val_per_class": 100},
     ),
