@@ -135,17 +135,16 @@ def test_calibrate_threshold_says_when_no_line_separates():
         calibrate_threshold({"a": 0.4}, {"a": "middle"})
 
 
-def test_probe_evaluation_is_linear_probe_with_its_predictions():
-    from tlhelpers.features import linear_probe
-    from tlhelpers.formalism import probe_evaluation
+def test_evaluate_probe_by_newton_is_linear_probe_with_its_predictions():
+    from tlhelpers.features import evaluate_probe, linear_probe
     from tlhelpers.stats import compare
 
     rng = np.random.default_rng(0)
     for k, d in ((2, 5), (3, 40)):  # two classes, and more features than training rows per class
         y = rng.integers(0, k, 90)
         x = rng.normal(size=(90, d)) + y[:, None] * 0.8
-        ev = probe_evaluation(x[:60], y[:60], x[60:], y[60:])
+        ev = evaluate_probe(x[:60], y[:60], x[60:], y[60:], method="newton")
         assert ev.accuracy == pytest.approx(linear_probe(x[:60], y[:60], x[60:], y[60:]))
         assert ev.y_prob.shape == (30, k) and np.allclose(ev.y_prob.sum(1), 1)
-    noise = probe_evaluation(rng.normal(size=(60, 5)), y[:60], rng.normal(size=(30, 5)), y[60:])
+    noise = evaluate_probe(rng.normal(size=(60, 5)), y[:60], rng.normal(size=(30, 5)), y[60:], method="newton")
     assert compare(ev, noise).n == 30  # two probes on the same images: a paired test

@@ -56,11 +56,11 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     ),
     "features": (
         "extract_features", "features_by_depth", "information_by_depth", "linear_probe", "probe_by_size",
-        "probe_predictions", "ridge_readout", "transferability"
+        "evaluate_probe", "probe_predictions", "ridge_readout", "transferability"
     ),
     "formalism": (
         "bootstrap", "calibrate_similarity", "calibrate_threshold", "depth_probes", "domain_similarity", "mmd",
-        "probe_evaluation", "proxy_a_distance", "recommend_strategy", "source_bandwidth"
+        "proxy_a_distance", "recommend_strategy", "source_bandwidth"
     ),
     "bases": (
         "Base", "block_layers", "block_outputs", "blocks", "load_base", "preprocess_fn", "truncate"
@@ -77,7 +77,7 @@ _EXPORTS = {  # name -> the module that holds it; loaded on first use, so `impor
     "recipe": ("SmoothedSparseCrossentropy", "WarmupCosine", "class_weights_if_imbalanced", "early_stopping",
                "warmup_cosine"),
     "stats": ("compare", "format_p", "mcnemar"),
-    "develop": ("evaluate_probe", "memorise_noise", "reuse_then_tune", "split_top", "top_from", "train_top"),
+    "develop": ("memorise_noise", "reuse_then_tune", "split_top", "top_from", "train_top"),
     "tta": ("predict_tta",),
     "offline": (
         "WeightsUnavailableError", "imagenet_class_names", "imagenet_classifier", "imagenet_wnids",

@@ -5,7 +5,6 @@
   learning rate (tune), both scored on the same test images;
 - `top_from`: a base whose top blocks start from another base's weights (random ones, say);
 - `memorise_noise`: train a base's top blocks on shuffled labels, a source that taught them nothing;
-- `evaluate_probe`: `linear_probe` as an `Evaluation`, so that two probes compare by the paired test.
 
 Example:
     >>> runs = reuse_then_tune(base, train, test, top_blocks=2, epochs=(6, 6))
@@ -130,27 +129,6 @@ def memorise_noise(base: Base, images: ImageSet, *, top_blocks: int = 2, epochs:
     history = _fit(model, x, shuffled, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size)
     history["agreement_with_true_labels"] = float((shuffled == np.asarray(y)).mean())
     return history
-
-
-def evaluate_probe(x_train, y_train, x_test, y_test, *, classes: list, l2: float = 1.0) -> Evaluation:
-    """Return `linear_probe`'s classifier as an `Evaluation` on the test features (same accuracy).
-
-    Built on `features.probe_predictions`; the probabilities are the logistic outputs (one-vs-rest,
-    normalised), whose argmax is the probe's prediction, so two probes on the same test images
-    compare by the paired test, `compare`.
-
-    Example:
-        >>> compare(evaluate_probe(xa, y, xa_test, y_test, classes=names),
-        ...         evaluate_probe(xb, y, xb_test, y_test, classes=names)).summary()
-    """
-    from .features import probe_predictions
-
-    labels, scores = probe_predictions(x_train, y_train, x_test, l2=l2, scores=True)
-    p = 1 / (1 + np.exp(-scores))
-    p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p / p.sum(1, keepdims=True)
-    prob = np.zeros((len(p), len(classes)))
-    prob[:, labels] = p
-    return Evaluation(list(classes), np.asarray(y_test, int), prob)
 
 
 def train_top(base: Base, train: ImageSet, test: ImageSet, *, top_blocks: int = 2, epochs: int = 10,

@@ -188,13 +188,15 @@ def linear_probe(x_train, y_train, x_test, y_test, *, l2: float = 1.0) -> float:
     return float((probe_predictions(x_train, y_train, x_test, l2=l2) == y_test).mean())
 
 
-def probe_predictions(x_train, y_train, x_test, *, l2: float = 1.0, scores: bool = False):
+def probe_predictions(x_train, y_train, x_test, *, l2: float = 1.0, scores: bool = False,
+                      method: str = "lbfgs"):
     """Return the class `linear_probe`'s classifier predicts for each row of `x_test` (or its scores).
 
     The same standardisation and penalised one-vs-rest logistic regression as `linear_probe`, whose
     accuracy is the mean of these predictions' agreement with the labels. `scores=True` returns
     (classes, scores) instead: the decision values, one column per class (a single column for two).
     Predictions are what a paired test of two probes on the same test images needs (`tlh.compare`).
+    `method`: "lbfgs" (SciPy, as `linear_probe`) or "newton" (faster on a thousand features; same optimum).
 
     Example:
         >>> pred = probe_predictions(x_train, y_train, x_test)
@@ -214,12 +216,41 @@ def probe_predictions(x_train, y_train, x_test, *, l2: float = 1.0, scores: bool
     a, b = (x_train - mu) / sd, (x_test - mu) / sd
     columns = []
     for c in classes if len(classes) > 2 else classes[1:]:
-        w = _logistic_fit(a, (y_train == c).astype(float), l2=l2)
+        w = _logistic_fit(a, (y_train == c).astype(float), l2=l2, method=method)
         columns.append(b @ w[:-1] + w[-1])
     columns = np.stack(columns, axis=1)
     if scores:
         return classes, columns
     return classes[columns.argmax(1)] if len(classes) > 2 else np.where(columns[:, 0] > 0, classes[1], classes[0])
+
+
+def evaluate_probe(x_train, y_train, x_test, y_test, *, classes: list | None = None, l2: float = 1.0,
+                   method: str = "lbfgs"):
+    """Return `linear_probe`'s classifier as an `Evaluation` on the test features (the same accuracy).
+
+    Built on `probe_predictions`; `y_prob` holds the softmax of the decision values (for two classes, the
+    logistic output), whose argmax is the probe's prediction, so two probes scored on the same test images
+    compare by the paired test, `tlh.compare`. `classes`: the class names (default: "0", "1", ...).
+
+    Example:
+        >>> top = evaluate_probe(xa_train, y_train, xa_test, y_test, classes=test.class_names)
+        >>> compare(top, evaluate_probe(xb_train, y_train, xb_test, y_test)).summary()
+    """
+    from .evaluation import Evaluation
+
+    y_test = np.asarray(y_test, int)
+    if len(x_test) != len(y_test):
+        raise ValueError("train and test features must have the same width and one label per row.")
+    labels, columns = probe_predictions(x_train, y_train, x_test, l2=l2, scores=True, method=method)
+    k = int(max(labels.max(), y_test.max())) + 1 if classes is None else len(classes)
+    scores = np.full((len(y_test), k), -np.inf)
+    if columns.shape[1] == 1:  # one classifier: positive scores mean the second class
+        scores[:, labels[0]], scores[:, labels[1]] = -columns[:, 0] / 2, columns[:, 0] / 2
+    else:
+        scores[:, labels] = columns
+    prob = np.exp(scores - scores.max(1, keepdims=True))
+    names = list(classes) if classes is not None else [str(c) for c in range(k)]
+    return Evaluation(names, y_test, prob / prob.sum(1, keepdims=True))
 
 
 def transferability(base: Base, train: ImageSet, test: ImageSet, *, layers: list | None = None,

@@ -429,45 +429,6 @@ def calibrate_threshold(scores: dict, winners: dict, *, prior: float = 0.5) -> f
     return float(high) if prior > high else float(np.nextafter(low, 1.0))
 
 
-def probe_evaluation(x_train, y_train, x_test, y_test, *, classes=None, l2: float = 1.0):
-    """Return an `Evaluation` of a linear probe on fixed features: `linear_probe`, with its predictions kept.
-
-    The same classifier as `tlhelpers.features.linear_probe` (one-vs-rest logistic regression on
-    features standardised on the training set, solved to convergence by Newton's method, which is
-    faster than L-BFGS on a thousand features), so two probes on the same test images can be
-    compared with the paired test, `tlhelpers.stats.compare`. `y_prob` holds softmax-normalised
-    scores: their argmax is the probe's prediction.
-
-    Example:
-        >>> top = probe_evaluation(f_train["top_activation"], y_train, f_test["top_activation"], y_test)
-        >>> compare(top, probe_evaluation(f_train["block4c_add"], y_train, f_test["block4c_add"], y_test)).summary()
-    """
-    from .evaluation import Evaluation
-
-    x_train, x_test = np.asarray(x_train, "float64"), np.asarray(x_test, "float64")
-    y_train, y_test = np.asarray(y_train, int), np.asarray(y_test, int)
-    if x_train.shape[1:] != x_test.shape[1:] or len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise ValueError("train and test features must have the same width and one label per row.")
-    k = int(max(y_train.max(), y_test.max())) + 1 if classes is None else len(classes)
-    present = np.unique(y_train)
-    if len(present) < 2:
-        raise ValueError("the training labels hold a single class; a probe needs at least two.")
-    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
-    a, b = (x_train - mu) / sd, (x_test - mu) / sd
-    scores = np.full((len(b), k), -np.inf)
-    if len(present) == 2:  # one classifier, as linear_probe: positive scores mean the second class
-        w = _logistic_fit(a, (y_train == present[1]).astype(float), l2=l2, method="newton")
-        s = b @ w[:-1] + w[-1]
-        scores[:, present[0]], scores[:, present[1]] = -s / 2, s / 2
-    else:
-        for c in present:
-            w = _logistic_fit(a, (y_train == c).astype(float), l2=l2, method="newton")
-            scores[:, c] = b @ w[:-1] + w[-1]
-    prob = np.exp(scores - scores.max(1, keepdims=True))
-    names = list(classes) if classes is not None else [str(c) for c in range(k)]
-    return Evaluation(names, y_test, prob / prob.sum(1, keepdims=True))
-
-
 def depth_probes(base, train, test, *, layers: list, verbose: bool = False) -> dict:
     """Return {layer: Evaluation}: a linear probe on `base`'s average-pooled features at each of `layers`.
 
@@ -478,9 +439,10 @@ def depth_probes(base, train, test, *, layers: list, verbose: bool = False) -> d
         >>> probes = depth_probes(base, splits["train"], splits["test"], layers=["block4c_add", "top_activation"])
         >>> compare(probes["top_activation"], probes["block4c_add"]).summary()
     """
-    from .features import features_by_depth
+    from .features import evaluate_probe, features_by_depth
 
     f_train = features_by_depth(base, train, layers=layers, verbose=verbose)
     f_test = features_by_depth(base, test, layers=layers, verbose=verbose)
-    return {name: probe_evaluation(f_train[name], train.labels, f_test[name], test.labels, classes=test.class_names)
+    return {name: evaluate_probe(f_train[name], train.labels, f_test[name], test.labels, classes=test.class_names,
+                                 method="newton")
             for name in layers}
