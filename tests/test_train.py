@@ -160,12 +160,17 @@ def test_join_phases_and_fine_tune_only_touch_the_top_block(image_folder, capsys
     assert joined["loss"] == first["loss"] + second["loss"]
 
 
-def test_batchnorm_experiment_compares_modes_and_leaves_no_trace(image_folder, tiny_base):
+def _head_trained_one_epoch(image_folder, tiny_base):
+    """Eight tiny images, their dataset, and a classifier on `tiny_base` whose head trained one epoch (and its weights)."""
     images = scan_folder(image_folder(per_class=4, size=32), verbose=False)
     ds = to_dataset(images, image_size=32, batch_size=4)
     model = build_classifier(tiny_base, 2, pooling="avg", hidden=8)
     fit(model, ds, epochs=1, verbose=0)
-    start = model.get_weights()
+    return images, ds, model, model.get_weights()
+
+
+def test_batchnorm_experiment_compares_modes_and_leaves_no_trace(image_folder, tiny_base):
+    images, ds, model, start = _head_trained_one_epoch(image_folder, tiny_base)
     model.get_layer("predictions").set_weights([w * 0 for w in model.get_layer("predictions").get_weights()])
     current = model.get_weights()
     table = tlh.batchnorm_experiment(model, tiny_base, ds, ds, start_weights=start, epochs=2, top_blocks=2)
@@ -178,11 +183,7 @@ def test_batchnorm_experiment_compares_modes_and_leaves_no_trace(image_folder, t
 
 
 def test_batchnorm_experiment_scores_each_mode_for_the_paired_test(image_folder, tiny_base):
-    images = scan_folder(image_folder(per_class=4, size=32), verbose=False)
-    ds = to_dataset(images, image_size=32, batch_size=4)
-    model = build_classifier(tiny_base, 2, pooling="avg", hidden=8)
-    fit(model, ds, epochs=1, verbose=0)
-    start = model.get_weights()
+    images, ds, model, start = _head_trained_one_epoch(image_folder, tiny_base)
     table = tlh.batchnorm_experiment(model, tiny_base, ds, None, start_weights=start, epochs=1, top_blocks="all",
                                      evaluate_on=images)
     # no validation: no per-epoch columns
