@@ -121,7 +121,7 @@ _TABLE = {
     ("source_model", "quick"): _s(
         "source_model", "quick", image_size=96, batch_size=16,
         train_per_class=120, val_per_class=30, test_per_class=None,
-        epochs={"scratch": 3}, options={"probe_train_per_class": 200, "probe_test_per_class": 250,
+        epochs={"scratch": 3}, options={"probe_train_per_class": None, "probe_test_per_class": None,
                  "tune_train_per_class": None, "tune_test_per_class": None, "noise_per_class": 100},
     ),
     # Chapter 2: domain similarity on pooled EfficientNet-Lite0 features at two depths; train_per_class is the sample
