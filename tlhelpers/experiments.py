@@ -375,17 +375,15 @@ def compare_bases(
     import pandas as pd
 
     from .evaluation import Evaluation
-    from .features import probe_predictions
+    from .features import evaluate_probe
 
     n_test = len(test)
     scored, evaluations = {}, {}
     for label, base in bases.items():
         x_train, y_train = extract_features(base, train, pooling="avg", batch_size=batch_size, verbose=verbose)
         x_test, y_test = extract_features(base, test, pooling="avg", batch_size=batch_size, verbose=verbose)
-        pred = probe_predictions(x_train, y_train, x_test)
-        evaluations[label] = Evaluation(list(test.class_names), np.asarray(y_test, dtype=int),
-                                        np.eye(len(test.class_names))[pred])
-        scored[label] = (base, float((pred == y_test).mean()), "linear probe on pooled features")
+        evaluations[label] = evaluate_probe(x_train, y_train, x_test, y_test, classes=list(test.class_names))
+        scored[label] = (base, evaluations[label].accuracy, "linear probe on pooled features")
     for label, (base, result) in (trained or {}).items():
         if isinstance(result, Evaluation):
             evaluations[label], accuracy = result, result.accuracy
