@@ -59,7 +59,8 @@ seed-keras:
 # its last successful run under the same TL_PROFILE and TL_DATA_DIR is not executed again; `make clean` empties it.
 NB_CACHE := _build/.jupyter_cache
 NB_ORDER := $(addprefix notebooks/,04_trash_classifier.ipynb 01_what_is_transfer_learning.ipynb source_model.ipynb \
-	03_cats_vs_dogs.ipynb 05_what_convnets_learn.ipynb 02_domains_and_tasks.ipynb benchmarks.ipynb)
+	03_cats_vs_dogs.ipynb 05_what_convnets_learn.ipynb batchnorm_momentum.ipynb 02_domains_and_tasks.ipynb \
+	benchmarks.ipynb)
 
 .PHONY: execute
 execute: venv
@@ -143,7 +144,7 @@ COLAB_VENV := .venv-colab
 COLAB_BIN := $(CURDIR)/$(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
 COLAB_GROUPS := "04_trash_classifier source_model 02_domains_and_tasks benchmarks" \
-	"03_cats_vs_dogs 05_what_convnets_learn 01_what_is_transfer_learning"
+	"03_cats_vs_dogs 05_what_convnets_learn 01_what_is_transfer_learning batchnorm_momentum"
 # A cell's time limit: the slowest cell takes about 2.5 minutes alone (COLAB_CELL_TIMEOUT=... on a busier machine).
 COLAB_CELL_TIMEOUT ?= 900
 NBVAL := -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=$(COLAB_CELL_TIMEOUT)

@@ -40,7 +40,8 @@ def test_gpu_is_full_with_at_most_its_epochs(chapter):
 
 
 QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmented"),
-                 ("concepts", "curves")}  # chapter 1's curves: the small convnet beside a head on features
+                 ("concepts", "curves"),  # chapter 1's curves: the small convnet beside a head on features
+                 ("batchnorm_momentum", "scratch")}  # four short epochs: each run's first one is mostly tracing
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -107,7 +108,7 @@ def test_unknown_profile_argument_lists_profiles():
 
 def test_verbose_settings_say_profile_and_reason(monkeypatch, capsys):
     monkeypatch.setenv("TL_PROFILE", "full")
-    settings(CHAPTERS[0], verbose=True)
+    settings("cats_vs_dogs", verbose=True)
     out = " ".join(capsys.readouterr().out.split())
     assert out.startswith("Run profile: full (set by TL_PROFILE)")
     assert "180 px" in out and "finetune 30" in out  # the full sizes, not the quick ones

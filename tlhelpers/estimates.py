@@ -169,10 +169,14 @@ def chapter_runs(chapter: str, profile: str = "full") -> list[Run]:
                 Run("Lite0 features for the curves and probes, one pass", "efficientnet_lite0", s, tr + va + te, 0,
                     0, "none"),
                 Run("random-weights Lite0 features, one pass", "efficientnet_lite0", s, tr + te, 0, 0, "none")]
-    if chapter == "source_model":
+    if chapter == "batchnorm_momentum":
         tr, va = 10 * cfg.train_per_class, 10 * cfg.val_per_class
-        return [Run("MobileNetV2 (alpha 0.5) from scratch", "mobilenet_v2", s, tr, va, e["scratch"], "all",
-                    kwargs=(("alpha", 0.5),))]
+        return [Run("MobileNetV2 (alpha 0.5) from scratch, two momenta", "mobilenet_v2", s, 2 * tr, 2 * va,
+                    e["scratch"], "all", kwargs=(("alpha", 0.5),))]
+    if chapter == "source_model":
+        tr, va, te = SIZES["cats_vs_dogs"]
+        return [Run("probe features of three bases, one pass", "efficientnet_lite0", s, 3 * (tr + va + te), 0, 0,
+                    "none")]
     if chapter == "formalism":
         return [Run("features of four datasets, two depths", "efficientnet_lite0", s, 4 * 2 * cfg.train_per_class, 0,
                     0, "none")]

@@ -108,22 +108,32 @@ _TABLE = {
         epochs={"head": 1, "finetune": 3, "batchnorm_demo": 1},
         options={"batchnorm_demo_images": 300, "batchnorm_demo_batch": 4, "batchnorm_demo_momentum": 0.9},
     ),
-    # The source-model page: a BatchNormalization-momentum experiment on a slice of Imagenette.
-    # probe_*: the cats-vs-dogs sample on which its features are compared with EfficientNet-Lite0's (None: all).
-    # tune_*: the cats-vs-dogs sample on which the source model is tuned (its top blocks only, on the frozen
-    # blocks' output computed once) and the starts of the top blocks compared; noise_per_class: the Imagenette
-    # images whose shuffled labels the top blocks memorise. All cheap: ~40 s alone on 2 cores, so equal in both.
+    # The source-model page. probe_*: the cats-vs-dogs sample on which its features are compared with
+    # EfficientNet-Lite0's (None: all). tune_*: the cats-vs-dogs sample on which the source model is tuned (its top
+    # blocks only, on the frozen blocks' output computed once); noise_per_class: the Imagenette images whose shuffled
+    # labels the top blocks memorise in an exercise. All cheap, so equal in both profiles; image_size is the probes'.
     ("source_model", "full"): _s(
         "source_model", "full", image_size=96, batch_size=16,
-        train_per_class=300, val_per_class=100, test_per_class=None,
-        epochs={"scratch": 8}, options={"probe_train_per_class": None, "probe_test_per_class": None,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={}, options={"probe_train_per_class": None, "probe_test_per_class": None,
                  "tune_train_per_class": None, "tune_test_per_class": None, "noise_per_class": 100},
     ),
     ("source_model", "quick"): _s(
         "source_model", "quick", image_size=96, batch_size=16,
-        train_per_class=120, val_per_class=30, test_per_class=None,
-        epochs={"scratch": 3}, options={"probe_train_per_class": None, "probe_test_per_class": None,
+        train_per_class=None, val_per_class=None, test_per_class=None,
+        epochs={}, options={"probe_train_per_class": None, "probe_test_per_class": None,
                  "tune_train_per_class": None, "tune_test_per_class": None, "noise_per_class": 100},
+    ),
+    # The BatchNormalization-momentum page: MobileNetV2 (alpha 0.5) from random weights, once per momentum, on a slice
+    # of Imagenette (train/val per class). Each run's first epoch, tracing included, costs about 20 s on 2 cores
+    # whatever the size, so quick trains at 64 px for 4 epochs on 100 images a class (two runs: ~100-120 s).
+    ("batchnorm_momentum", "full"): _s(
+        "batchnorm_momentum", "full", image_size=96, batch_size=16,
+        train_per_class=300, val_per_class=100, test_per_class=None, epochs={"scratch": 8},
+    ),
+    ("batchnorm_momentum", "quick"): _s(
+        "batchnorm_momentum", "quick", image_size=64, batch_size=16,
+        train_per_class=100, val_per_class=30, test_per_class=None, epochs={"scratch": 4},
     ),
     # Chapter 2: domain similarity on pooled EfficientNet-Lite0 features at two depths; train_per_class is the sample
     # of each dataset, in total (at most 195: the training split of ants vs. bees). Feature extraction is cheap; the
