@@ -108,7 +108,7 @@ _TABLE = {
         "trashnet", "quick", image_size=128, batch_size=32,
         train_per_class=None, val_per_class=None, test_per_class=None,
         epochs={"head": 1, "finetune": 3, "batchnorm_demo": 1},
-        options={"batchnorm_demo_images": 200, "batchnorm_demo_batch": 4, "batchnorm_demo_momentum": 0.9},
+        options={"batchnorm_demo_images": 300, "batchnorm_demo_batch": 4, "batchnorm_demo_momentum": 0.9},
     ),
     # The source-model page. probe_*: the cats-vs-dogs sample on which its features are compared with
     # EfficientNet-Lite0's (None: all). tune_*: the cats-vs-dogs sample on which the source model is tuned (its top
