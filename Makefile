@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv book test test-full test-colab lab lint strip unit notebooks book-strict browser bench student student-check clean
+.PHONY: help venv book test test-full test-colab lab lint strip unit notebooks book-strict browser bench bench-recipe student student-check clean
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, then a book build that executes every chapter and fails on any warning"
@@ -32,6 +32,8 @@ help:
 	@echo "make browser  open every page of the built book (_build/html) in headless Chromium: console errors,"
 	@echo "            images, formulas, unrendered roles, launch links, search; screenshots in _build/screens"
 	@echo "make bench  speed benchmarks, written to benchmarks/results/*.json"
+	@echo "make bench-recipe  tlh fit's defaults with each part of the recipe turned off in turn, on TrashNet's"
+	@echo "            validation split (about an hour on 2 cores), then mixed precision and export latency"
 	@echo "make student  a copy of the notebooks without solution cells, in _build/student/"
 	@echo "make student-check  make student, then run each student notebook up to its first exercise"
 	@echo "make test-colab  every notebook under nbval in Colab's package set (Python 3.13, requirements/colab.txt),"
@@ -126,6 +128,10 @@ strip: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+bench-recipe: venv
+	$(BIN)/python benchmarks/fit_defaults.py $(TL_DATA_DIR)/trashnet/dataset-resized
+	$(BIN)/python benchmarks/recipe.py
 
 student: venv
 	$(BIN)/python -m tlhelpers.exercises notebooks _build/student

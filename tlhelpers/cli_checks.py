@@ -79,7 +79,11 @@ def check_batch_size(value: int) -> None:
 def check_numbers(args, min_size: int) -> None:
     """--epochs, --batch-size, --image-size, --seed and --val-fraction of `tlh fit`."""
     two = args.strategy in ("finetune", "two-phase")
-    if args.epochs < (2 if two else 1):
+    if isinstance(args.epochs, tuple):
+        if min(args.epochs) < 1:
+            raise ValueError(f"--epochs HEAD,FINE_TUNE must be two positive numbers (e.g. 20,6), got "
+                             f"{args.epochs[0]},{args.epochs[1]}.")
+    elif args.epochs < (2 if two else 1):
         need = "at least 2 for " + args.strategy + " (one per phase)" if two else "at least 1"
         raise ValueError(f"--epochs must be {need}, got {args.epochs}.")
     check_batch_size(args.batch_size)
@@ -106,6 +110,17 @@ def parse_unfreeze(value: str | None):
     return int(value)
 
 
+def fill_recipe_defaults(args, offline: bool) -> None:
+    """--epochs and --unfreeze left out: the recipe's values for the strategy (and --head-on)."""
+    from .cli import DEFAULT_EPOCHS, HEAD_ON_IMAGES_EPOCHS, OTHER_BASES_UNFREEZE, RECIPE_UNFREEZE
+
+    two = args.strategy in ("finetune", "two-phase")
+    if args.epochs is None:
+        args.epochs = HEAD_ON_IMAGES_EPOCHS if two and args.head_on == "images" else DEFAULT_EPOCHS[args.strategy]
+    if args.unfreeze is None and two and not offline:
+        args.unfreeze = RECIPE_UNFREEZE.get(args.base, OTHER_BASES_UNFREEZE)
+
+
 def check_fit(args) -> None:
     """Every option of `tlh fit`, with defaults filled in (base, image size, unfreeze), before any work starts."""
     from .bases import ARCHS
@@ -118,8 +133,9 @@ def check_fit(args) -> None:
     if args.out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras, got {args.out.name!r}.")
     args.unfreeze = parse_unfreeze(args.unfreeze)
+    fill_recipe_defaults(args, offline)
     if args.image_size is None:
-        args.image_size = 96 if offline else 160
+        args.image_size = 96 if offline else ARCHS[args.base].native_size
     check_numbers(args, ARCHS[args.base].min_size)
     check_folder(args.data_dir)
     weights = None if args.weights.lower() in ("imagenet", "offline", "none") else Path(args.weights)

@@ -46,7 +46,7 @@ def fit_strategy(
     image_size: int = 160, epochs: int | tuple[int, int] = 10, batch_size: int = 32, allow_fallback: bool | None = None,
     base_kwargs: dict | None = None, unfreeze: int | str | None = None, phase2: tuple | None = None,
     verbose: int = 2, distribute=None, augment: bool = True, class_weight: dict | str | None = None,
-    precision: str = "float32", **recipe,
+    precision: str = "float32", cached_head: bool = False, **recipe,
 ):
     """Train a classifier with one of STRATEGIES; return (model on raw images, history, base).
 
@@ -64,6 +64,9 @@ def fit_strategy(
       class has over 1.5 times the images of the smallest (`class_weights_if_imbalanced`);
     - `precision`: "float32", "auto" (the hardware's mixed policy, `hardware_policy`) or a policy name;
       the model is built and trained under it and its softmax kept in float32;
+    - `cached_head=True` (finetune, two-phase): phase 1 trains the head on the frozen base's features,
+      computed once without augmentation, instead of pushing augmented images through the frozen
+      base at every epoch; the head's weights then go into the full model for phase 2;
     - `**recipe`: `fit`'s `schedule`, `label_smoothing`, `early_stopping` and `callbacks`, used in
       every training phase.
 
@@ -107,6 +110,11 @@ def fit_strategy(
         top = unfreeze if unfreeze is not None else steps["top_blocks"]
         n_blocks = len(blocks(base))
         top = n_blocks if top == "all" else min(top, n_blocks)
+        if cached_head:
+            return model, _cached_head_then_fine_tune(
+                model, base, train, val, train_ds, val_ds, phases=phases, top=top,
+                phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), batch_size=batch_size, verbose=verbose,
+                dist=dist, class_weight=class_weight, recipe=recipe), base
         history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
                             phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), verbose=verbose,
                             strategy=dist, class_weight=class_weight, **recipe)
@@ -145,6 +153,26 @@ def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_si
     with dist.scope():
         model = stack(base, head)
     return model, history
+
+
+def _cached_head_then_fine_tune(model, base, train, val, train_ds, val_ds, *, phases, top, phase2, batch_size,
+                                verbose, dist, class_weight, recipe) -> dict:
+    """Phase 1 on cached features (a head like `model`'s, its weights copied in), then phase 2 on images."""
+    from .train import fine_tune, join_phases
+
+    freeze(base, verbose=verbose > 0)
+    xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
+    xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
+    with dist.scope():
+        head = float32_output(build_head(xtr.shape[1:], len(train.class_names), pooling="avg"))
+    h1 = fit(head, (xtr, ytr), (xva, yva), epochs=phases[0], optimizer_name="rmsprop", learning_rate=1e-3,
+             batch_size=batch_size, verbose=verbose, strategy=dist, class_weight=class_weight, **recipe)
+    for layer in head.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+    h2 = fine_tune(model, base, train_ds, val_ds, epochs=phases[1], top_blocks=top, optimizer_name=phase2[0],
+                   learning_rate=phase2[1], class_weight=class_weight, verbose=verbose, strategy=dist, **recipe)
+    return join_phases(h1, h2)
 
 
 def finetune_recipe(base, strategy: str = "two-phase") -> dict:
