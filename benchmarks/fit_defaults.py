@@ -52,13 +52,10 @@ TTA = {"test-time augmentation: flip": ("identity", "flip"),
 
 def validation_split(data_dir: Path, seed: int = 0, val_fraction: float = 0.2):
     """The validation images `tlh fit DATA_DIR --seed SEED` holds out (the same scan, deduplication and split)."""
-    from tlhelpers.cli_fit import split_for_fit
-    from tlhelpers.images import scan_folder
-    from tlhelpers.splits import deduplicate
+    from tlhelpers.cli_fit import scan_and_split
 
-    images, dups = deduplicate(scan_folder(data_dir, verbose=False))
     args = argparse.Namespace(val_fraction=val_fraction, seed=seed, data_dir=data_dir)
-    return split_for_fit(args, images, dups)
+    return scan_and_split(args, verbose=False)[2:]
 
 
 def run_row(data_dir: Path, flags: list, out: Path) -> float:

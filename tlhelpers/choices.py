@@ -10,6 +10,8 @@ Example:
 BASE_NAMES = {"vgg16": "VGG16", "resnet50": "ResNet50", "mobilenet_v2": "MobileNetV2", "xception": "Xception",
               "inception_v3": "InceptionV3", "efficientnet_lite0": "EfficientNet-Lite0"}
 STRATEGIES = ("scratch", "features", "finetune", "two-phase")
+TWO_PHASE_STRATEGIES = ("finetune", "two-phase")  # a head first, then fine-tuning
+OPTIMIZERS = ("adam", "sgd", "rmsprop")  # tlhelpers.train.optimizer's names
 DISTRIBUTIONS = ("auto", "mirrored", "none")
 SCHEDULES = ("constant", "warmup-cosine")
 PRECISIONS = ("float32", "auto", "mixed_bfloat16", "mixed_float16")  # tlhelpers.precision.POLICIES, float32 first

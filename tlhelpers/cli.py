@@ -22,7 +22,14 @@ import threading
 import time
 from pathlib import Path
 
-from .cli_checks import MAX_IMAGE_SIZE  # noqa: F401  (re-exported: tlh's limit on --image-size)
+from .choices import OPTIMIZERS, TWO_PHASE_STRATEGIES
+from .cli_checks import (
+    MAX_IMAGE_SIZE,  # noqa: F401  (re-exported: tlh's limit on --image-size)
+    OTHER_BASES_UNFREEZE,
+    RECIPE_FINE_TUNE,
+    RECIPE_PATIENCE,
+    RECIPE_UNFREEZE,
+)
 from .cli_fit import listed
 from .cli_recipe import add_export_command, add_tta_argument, run_export, tta_views
 from .errors import shown
@@ -41,14 +48,6 @@ def _path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); pass a file or folder")
     return Path(text)
-
-
-RECIPE_UNFREEZE = {"efficientnet_lite0": 6}  # top blocks fine-tuned by default (benchmarks/results/fit_defaults_*.json)
-OTHER_BASES_UNFREEZE = 2  # the other bases' blocks are larger (VGG16 has five, InceptionV3's mixed blocks)
-RECIPE_FINE_TUNE = ("adam", 1e-4)  # the fine-tuning phase's optimizer and learning rate
-RECIPE_PATIENCE = 3
-DEFAULT_EPOCHS = {"scratch": 10, "features": 20, "finetune": (20, 6), "two-phase": (20, 6)}
-HEAD_ON_IMAGES_EPOCHS = (5, 6)  # --head-on images: each head epoch pushes every image through the base
 
 
 def parse_epochs(text: str):
@@ -72,8 +71,9 @@ def parse_optimizer(text: str):
         lr = float(rate)
     except ValueError:
         lr = -1.0
-    if name not in ("adam", "sgd", "rmsprop") or not 0 < lr < 1:
-        raise argparse.ArgumentTypeError(f"expected OPTIMIZER:LR with adam, sgd or rmsprop and a rate in (0, 1), "
+    if name not in OPTIMIZERS or not 0 < lr < 1:
+        raise argparse.ArgumentTypeError(f"expected OPTIMIZER:LR with {', '.join(OPTIMIZERS[:-1])} or "
+                                         f"{OPTIMIZERS[-1]} and a rate in (0, 1), "
                                          f"e.g. adam:1e-4; got {text!r}")
     return name, lr
 
@@ -167,7 +167,7 @@ def recipe_options(args) -> dict:
     options = {"augment": args.augment, "schedule": "warmup_cosine" if args.schedule == "warmup-cosine" else None,
                "label_smoothing": args.label_smoothing, "early_stopping": args.patience or None,
                "class_weight": "auto" if args.class_weights == "auto" else None, "precision": args.precision}
-    if args.strategy in ("finetune", "two-phase"):
+    if args.strategy in TWO_PHASE_STRATEGIES:
         options["cached_head"] = args.head_on == "features"
         if args.weights.lower() != "offline":  # the offline source model keeps its own (finetune_recipe)
             options["phase2"] = args.fine_tune
@@ -194,19 +194,16 @@ def _fit(args) -> int:
     import keras
 
     from .cli_checks import check_fit
-    from .cli_fit import changed_during_fit, name_files_that_broke, split_for_fit
+    from .cli_fit import changed_during_fit, name_files_that_broke, scan_and_split
     from .evaluation import evaluate
-    from .images import scan_folder
     from .offline import WeightsUnavailableError
     from .saving import save_model
-    from .splits import deduplicate
     from .strategies import fit_strategy
 
     start = time.perf_counter()
     check_fit(args)
     keras.utils.set_random_seed(args.seed)
-    images, dups = deduplicate(scan_folder(args.data_dir))
-    train, val = split_for_fit(args, images, dups)
+    images, dups, train, val = scan_and_split(args)
     print(f"{len(images)} images in {len(images.class_names)} classes ({', '.join(map(shown, images.class_names))}); "
           f"train {len(train)}, validation {len(val)}; {dups} duplicates removed; {images.report}")
     try:

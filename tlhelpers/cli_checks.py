@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .choices import TWO_PHASE_STRATEGIES
 from .errors import shown
 
 MAX_IMAGE_SIZE = 1024  # px; the bases were trained at 224 px or less, and a batch at 1024 px already needs gigabytes
@@ -76,9 +77,18 @@ def check_batch_size(value: int) -> None:
         raise ValueError(f"--batch-size must be at most {MAX_BATCH_SIZE}, got {value}; try 32.")
 
 
+# `tlh fit`'s recipe defaults (filled in by check_fit; cli.py names them in --help)
+RECIPE_UNFREEZE = {"efficientnet_lite0": 6}  # top blocks fine-tuned by default (benchmarks/results/fit_defaults_*.json)
+OTHER_BASES_UNFREEZE = 2  # the other bases' blocks are larger (VGG16 has five, InceptionV3's mixed blocks)
+RECIPE_FINE_TUNE = ("adam", 1e-4)  # the fine-tuning phase's optimizer and learning rate
+RECIPE_PATIENCE = 3
+DEFAULT_EPOCHS = {"scratch": 10, "features": 20, "finetune": (20, 6), "two-phase": (20, 6)}
+HEAD_ON_IMAGES_EPOCHS = (5, 6)  # --head-on images: each head epoch pushes every image through the base
+
+
 def check_numbers(args, min_size: int) -> None:
     """--epochs, --batch-size, --image-size, --seed and --val-fraction of `tlh fit`."""
-    two = args.strategy in ("finetune", "two-phase")
+    two = args.strategy in TWO_PHASE_STRATEGIES
     if isinstance(args.epochs, tuple):
         if min(args.epochs) < 1:
             raise ValueError(f"--epochs HEAD,FINE_TUNE must be two positive numbers (e.g. 20,6), got "
@@ -112,9 +122,7 @@ def parse_unfreeze(value: str | None):
 
 def fill_recipe_defaults(args, offline: bool) -> None:
     """--epochs and --unfreeze left out: the recipe's values for the strategy (and --head-on)."""
-    from .cli import DEFAULT_EPOCHS, HEAD_ON_IMAGES_EPOCHS, OTHER_BASES_UNFREEZE, RECIPE_UNFREEZE
-
-    two = args.strategy in ("finetune", "two-phase")
+    two = args.strategy in TWO_PHASE_STRATEGIES
     if args.epochs is None:
         args.epochs = HEAD_ON_IMAGES_EPOCHS if two and args.head_on == "images" else DEFAULT_EPOCHS[args.strategy]
     if args.unfreeze is None and two and not offline:

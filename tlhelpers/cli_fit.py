@@ -36,6 +36,19 @@ def too_few(data_dir: Path, images, dups: int, val_fraction: float) -> str:
             f"{shown(cls)} has {n_min}; {fix}.")
 
 
+def scan_and_split(args, *, verbose: bool = True):
+    """(images, duplicates removed, train, validation) as `tlh fit DATA_DIR` sees them: scanned, deduplicated, split.
+
+    Example:
+        >>> images, dups, train, val = scan_and_split(argparse.Namespace(data_dir=path, val_fraction=0.2, seed=0))
+    """
+    from .images import scan_folder
+    from .splits import deduplicate
+
+    images, dups = deduplicate(scan_folder(args.data_dir, verbose=verbose))
+    return (images, dups, *split_for_fit(args, images, dups))
+
+
 def split_for_fit(args, images, dups):
     """(train, validation) for `tlh fit`, or ValueError saying which cause of "too few images" applies."""
     from .splits import stratified_split

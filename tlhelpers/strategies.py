@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from .bases import blocks, load_base
 from .builders import augmentation, build_classifier, build_head, stack
-from .choices import STRATEGIES  # noqa: F401  (re-exported: tlh.STRATEGIES)
+from .choices import STRATEGIES, TWO_PHASE_STRATEGIES  # noqa: F401  (STRATEGIES re-exported: tlh.STRATEGIES)
 from .features import extract_features
 from .freezing import freeze, set_trainable
 from .images import ImageSet, to_dataset
@@ -110,14 +110,13 @@ def fit_strategy(
         top = unfreeze if unfreeze is not None else steps["top_blocks"]
         n_blocks = len(blocks(base))
         top = n_blocks if top == "all" else min(top, n_blocks)
+        phase2 = phase2 or (steps["optimizer"], steps["learning_rate"])
         if cached_head:
             return model, _cached_head_then_fine_tune(
-                model, base, train, val, train_ds, val_ds, phases=phases, top=top,
-                phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), batch_size=batch_size, verbose=verbose,
-                dist=dist, class_weight=class_weight, recipe=recipe), base
+                model, base, train, val, train_ds, val_ds, phases=phases, top=top, phase2=phase2,
+                batch_size=batch_size, verbose=verbose, dist=dist, class_weight=class_weight, recipe=recipe), base
         history = two_phase(model, base, train_ds, val_ds, epochs=phases, top_blocks=top, phase1=("rmsprop", 1e-3),
-                            phase2=phase2 or (steps["optimizer"], steps["learning_rate"]), verbose=verbose,
-                            strategy=dist, class_weight=class_weight, **recipe)
+                            phase2=phase2, verbose=verbose, strategy=dist, class_weight=class_weight, **recipe)
         return model, history, base
 
 
@@ -135,14 +134,14 @@ def _check_strategy_args(strategy: str, epochs, unfreeze) -> tuple[int, int]:
         phases = ((epochs + 1) // 2, epochs // 2)
     if unfreeze is not None and unfreeze != "all" and (not isinstance(unfreeze, int) or unfreeze < 1):
         raise ValueError(f"unfreeze must be a positive number of blocks or 'all', got {unfreeze!r}.")
-    if strategy in ("finetune", "two-phase") and min(phases) < 1:
+    if strategy in TWO_PHASE_STRATEGIES and min(phases) < 1:
         raise ValueError(f"{strategy} trains in two phases: give it at least 2 epochs (one per phase), got {epochs}.")
     return phases
 
 
-def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist,
-                  class_weight=None, recipe=None):
-    """The features strategy: a dense head on the frozen base's features; return (model on raw images, history)."""
+def _head_on_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist,
+                      class_weight=None, recipe=None):
+    """A dense head trained (RMSprop 1e-3) on the frozen base's cached features; return (head, history)."""
     freeze(base, verbose=verbose > 0)
     xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
     xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
@@ -150,6 +149,14 @@ def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_si
         head = float32_output(build_head(xtr.shape[1:], len(train.class_names), pooling="avg"))
     history = fit(head, (xtr, ytr), (xva, yva), epochs=epochs, batch_size=batch_size, verbose=verbose, strategy=dist,
                   class_weight=class_weight, **(recipe or {}))
+    return head, history
+
+
+def _fit_features(base, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, verbose: int, dist,
+                  class_weight=None, recipe=None):
+    """The features strategy: a dense head on the frozen base's features; return (model on raw images, history)."""
+    head, history = _head_on_features(base, train, val, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                                      dist=dist, class_weight=class_weight, recipe=recipe)
     with dist.scope():
         model = stack(base, head)
     return model, history
@@ -160,13 +167,8 @@ def _cached_head_then_fine_tune(model, base, train, val, train_ds, val_ds, *, ph
     """Phase 1 on cached features (a head like `model`'s, its weights copied in), then phase 2 on images."""
     from .train import fine_tune, join_phases
 
-    freeze(base, verbose=verbose > 0)
-    xtr, ytr = extract_features(base, train, batch_size=batch_size, verbose=verbose > 0)
-    xva, yva = extract_features(base, val, batch_size=batch_size, verbose=verbose > 0)
-    with dist.scope():
-        head = float32_output(build_head(xtr.shape[1:], len(train.class_names), pooling="avg"))
-    h1 = fit(head, (xtr, ytr), (xva, yva), epochs=phases[0], optimizer_name="rmsprop", learning_rate=1e-3,
-             batch_size=batch_size, verbose=verbose, strategy=dist, class_weight=class_weight, **recipe)
+    head, h1 = _head_on_features(base, train, val, epochs=phases[0], batch_size=batch_size, verbose=verbose,
+                                 dist=dist, class_weight=class_weight, recipe=recipe)
     for layer in head.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
@@ -187,7 +189,7 @@ def finetune_recipe(base, strategy: str = "two-phase") -> dict:
         >>> finetune_recipe(base, "two-phase")
         {'top_blocks': 2, 'optimizer': 'sgd', 'learning_rate': 0.0001}
     """
-    if strategy not in ("finetune", "two-phase"):
+    if strategy not in TWO_PHASE_STRATEGIES:
         raise ValueError(f"only finetune and two-phase have a fine-tuning phase, got {strategy!r}.")
     if base.offline:
         return {"top_blocks": "all", "optimizer": "adam", "learning_rate": 1e-4}
