@@ -24,3 +24,23 @@ def test_setup_chapter_refuses_an_unknown_chapter_before_changing_anything():
         with pytest.raises(ValueError, match="no settings for chapter 'cats'; chapters are: "):
             tlh.setup_chapter("cats")
         assert pd.get_option("display.max_colwidth") == 50
+
+
+def test_setup_chapter_silences_the_ignored_shuffle_warning_of_fit_on_a_dataset(monkeypatch):
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), np.zeros(4, "int32"))).batch(2)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data, epochs=1, verbose=0)  # Keras's default shuffle=True on a dataset: the warning
+        assert any("shuffle=True" in str(w.message) for w in caught)
+        caught.clear()
+        tlh.setup_chapter("trashnet", verbose=False)
+        model.fit(data, epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle=True" in str(w.message)]

@@ -41,7 +41,10 @@ def test_gpu_is_full_with_at_most_its_epochs(chapter):
 
 QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmented"),
                  ("concepts", "curves"),  # chapter 1's curves: the small convnet beside a head on features
-                 ("batchnorm_momentum", "scratch")}  # four short epochs: each run's first one is mostly tracing
+                 ("batchnorm_momentum", "scratch"),  # four short epochs: each run's first one is mostly tracing
+                 # the source-model page's negative transfer: chapter 3's convnet (64 px, in memory) memorises
+                 # shuffled labels, then trains on cats vs. dogs as chapter 3's quick run does
+                 ("source_model", "memorise"), ("source_model", "target")}
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

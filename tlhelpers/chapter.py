@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 from .profile import RunSettings, settings
 
 SEED = 42  # every chapter's seed: the same run gives the same numbers
@@ -29,5 +31,7 @@ def setup_chapter(chapter: str, *, seed: int = SEED, verbose: bool = True) -> Ru
 
     cfg = settings(chapter, verbose=verbose)  # first: an unknown chapter fails before anything changes
     pd.set_option("display.max_colwidth", None)
+    # model.fit(dataset) warns that its default shuffle=True is ignored: the course's datasets shuffle themselves
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
     keras.utils.set_random_seed(seed)
     return cfg

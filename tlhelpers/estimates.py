@@ -175,8 +175,13 @@ def chapter_runs(chapter: str, profile: str = "full") -> list[Run]:
                     e["scratch"], "all", kwargs=(("alpha", 0.5),))]
     if chapter == "source_model":
         tr, va, te = SIZES["cats_vs_dogs"]
+        px = cfg.options["convnet_image_size"]
         return [Run("probe features of three bases, one pass", "efficientnet_lite0", s, 3 * (tr + va + te), 0, 0,
-                    "none")]
+                    "none"),
+                Run("small convnet memorising shuffled labels", "small_convnet", px,
+                    10 * cfg.options["noise_per_class"], 0, e["memorise"], "all"),
+                Run("small convnet on cats vs. dogs, two starts", "small_convnet", px, 2 * tr, 2 * va, e["target"],
+                    "all")]
     if chapter == "formalism":
         return [Run("features of four datasets, two depths", "efficientnet_lite0", s, 4 * 2 * cfg.train_per_class, 0,
                     0, "none")]
