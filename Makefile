@@ -60,9 +60,9 @@ seed-keras:
 # notebook that failed there fails again in the build, with its traceback). A chapter whose code is unchanged since
 # its last successful run under the same TL_PROFILE and TL_DATA_DIR is not executed again; `make clean` empties it.
 NB_CACHE := _build/.jupyter_cache
-NB_ORDER := $(addprefix notebooks/,04_trash_classifier.ipynb 01_what_is_transfer_learning.ipynb source_model.ipynb \
-	03_cats_vs_dogs.ipynb 05_what_convnets_learn.ipynb batchnorm_momentum.ipynb 02_domains_and_tasks.ipynb \
-	benchmarks.ipynb)
+NB_ORDER := $(addprefix notebooks/,01_what_is_transfer_learning.ipynb source_model.ipynb 03_cats_vs_dogs.ipynb \
+	04_trash_classifier.ipynb pretrained_recipe.ipynb 05_what_convnets_learn.ipynb batchnorm_momentum.ipynb \
+	02_domains_and_tasks.ipynb benchmarks.ipynb)
 
 .PHONY: execute
 execute: venv
@@ -149,8 +149,8 @@ PYTHON_COLAB ?= $(shell PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null || c
 COLAB_VENV := .venv-colab
 COLAB_BIN := $(CURDIR)/$(COLAB_VENV)/bin
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_GROUPS := "04_trash_classifier source_model 02_domains_and_tasks benchmarks" \
-	"03_cats_vs_dogs 05_what_convnets_learn 01_what_is_transfer_learning batchnorm_momentum"
+COLAB_GROUPS := "source_model 04_trash_classifier pretrained_recipe 02_domains_and_tasks benchmarks" \
+	"01_what_is_transfer_learning 03_cats_vs_dogs 05_what_convnets_learn batchnorm_momentum"
 # A cell's time limit: the slowest cell takes about 2.5 minutes alone (COLAB_CELL_TIMEOUT=... on a busier machine).
 COLAB_CELL_TIMEOUT ?= 900
 NBVAL := -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=$(COLAB_CELL_TIMEOUT)

@@ -44,3 +44,17 @@ def test_setup_chapter_silences_the_ignored_shuffle_warning_of_fit_on_a_dataset(
         tlh.setup_chapter("trashnet", verbose=False)
         model.fit(data, epochs=1, verbose=0)
     assert not [w for w in caught if "shuffle=True" in str(w.message)]
+
+
+def test_setup_chapter_keeps_tensorflow_info_lines_off_the_page(monkeypatch):
+    import logging
+
+    monkeypatch.setenv("TL_PROFILE", "quick")
+    logger = logging.getLogger("tensorflow")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        tlh.setup_chapter("trashnet", verbose=False)
+        assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
+    finally:
+        logger.setLevel(before)

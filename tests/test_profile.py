@@ -44,7 +44,9 @@ QUICK_SCRATCH = {("cats_vs_dogs", "scratch"), ("cats_vs_dogs", "scratch_augmente
                  ("batchnorm_momentum", "scratch"),  # four short epochs: each run's first one is mostly tracing
                  # the source-model page's negative transfer: chapter 3's convnet (64 px, in memory) memorises
                  # shuffled labels, then trains on cats vs. dogs as chapter 3's quick run does
-                 ("source_model", "memorise"), ("source_model", "target")}
+                 ("source_model", "memorise"), ("source_model", "target"),
+                 # the recipe page: a head on cached features (seconds an epoch), phase 2 on the frozen blocks' output
+                 ("recipe", "head"), ("recipe", "finetune")}
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

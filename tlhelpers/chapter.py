@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 from .profile import RunSettings, settings
@@ -33,5 +34,7 @@ def setup_chapter(chapter: str, *, seed: int = SEED, verbose: bool = True) -> Ru
     pd.set_option("display.max_colwidth", None)
     # model.fit(dataset) warns that its default shuffle=True is ignored: the course's datasets shuffle themselves
     warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
+    # TensorFlow's INFO lines (such as "Assets written to: <folder>" after model.export) stay off the page
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     keras.utils.set_random_seed(seed)
     return cfg

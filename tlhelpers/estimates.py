@@ -158,6 +158,13 @@ def chapter_runs(chapter: str, profile: str = "full") -> list[Run]:
                 Run("InceptionV3 phase 2 (top two blocks)", "inception_v3", s, tr, va, e["finetune"], "top", 2),
                 Run("BatchNorm experiment (two runs, whole base)", "inception_v3", s, 2 * tr, 2 * va,
                     e["batchnorm_demo"], "all")]
+    if chapter == "recipe":
+        tr, va, te = SIZES["trashnet"]
+        top = cfg.options["top_blocks"]
+        return [Run("Lite0 features at the native size, one pass", "efficientnet_lite0", s, tr + va + te, 0, 0, "none"),
+                Run("Lite0 features at the start size, one pass", "efficientnet_lite0", cfg.options["start_size"],
+                    tr + va + te, 0, 0, "none"),
+                Run(f"Lite0 phase 2 (top {top} blocks)", "efficientnet_lite0", s, tr, va, e["finetune"], "top", top)]
     if chapter == "explain":
         tr, va = cfg.train_per_class, cfg.val_per_class
         tr = SIZES["cats_vs_dogs"][0] if tr is None else 2 * tr
