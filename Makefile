@@ -60,8 +60,8 @@ seed-keras:
 # notebook that failed there fails again in the build, with its traceback). A chapter whose code is unchanged since
 # its last successful run under the same TL_PROFILE and TL_DATA_DIR is not executed again; `make clean` empties it.
 NB_CACHE := _build/.jupyter_cache
-NB_ORDER := $(addprefix notebooks/,01_what_is_transfer_learning.ipynb source_model.ipynb 03_cats_vs_dogs.ipynb \
-	04_trash_classifier.ipynb pretrained_recipe.ipynb 05_what_convnets_learn.ipynb batchnorm_momentum.ipynb \
+NB_ORDER := $(addprefix notebooks/,pretrained_recipe.ipynb 01_what_is_transfer_learning.ipynb 03_cats_vs_dogs.ipynb \
+	04_trash_classifier.ipynb source_model.ipynb 05_what_convnets_learn.ipynb batchnorm_momentum.ipynb \
 	02_domains_and_tasks.ipynb benchmarks.ipynb)
 
 .PHONY: execute
