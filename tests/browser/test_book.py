@@ -44,7 +44,9 @@ CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
 PAGES = sorted(str(p.relative_to(HTML)) for p in HTML.rglob("*.html")
                if p.relative_to(HTML).parts[0] not in {"_static", "_sources", "_images"} and p.name != "index.html")
 NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("notebooks/")]
-RAW = ["\\(", "\\)", "{glue", "{cite", "{doc", "{ref", "{term"]
+# Source text no reader should see: a role or math delimiter left as text, or a Python object's repr where its value
+# belongs ({glue:text} on a value glued as Markdown).
+RAW = ["\\(", "\\)", "{glue", "{cite", "{doc", "{ref", "{term", "<IPython.core.display"]
 # Pages whose source has formulas: MathJax must have typeset them.
 MATH_PAGES = ["notebooks/02_domains_and_tasks.html"]
 # Text no reader should see: this machine's paths (outputs show paths inside the datasets folder) and Keras's
